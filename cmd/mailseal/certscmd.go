@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"net/mail"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailseal/mailseal/certs"
+	"github.com/mailseal/mailseal/config"
+)
+
+// withCerts loads the config, opens the store and runs f; the store is
+// SQLite in WAL mode, so this works while the daemon runs.
+func withCerts(cmd *cobra.Command, cfgPath func() string, f func(ctx context.Context, m *certs.Manager) error) error {
+	cfg, err := loadConfig(cfgPath())
+	if err != nil {
+		return err
+	}
+	m, err := openCerts(cmd.Context(), cfg, newLogger(&config.Config{Log: config.LogConfig{Level: "warn", Format: cfg.Log.Format}}))
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return f(cmd.Context(), m)
+}
+
+func emailArg(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s {
+		return "", &exitError{code: 2, err: fmt.Errorf("%q is not an email address", s)}
+	}
+	return strings.ToLower(s), nil
+}
+
+func newCertsCommand(cfgPath func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "certs", Short: "List, show, issue and export user certificates"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the current certificate of every user",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				list, err := m.List(ctx)
+				if err != nil {
+					return err
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "EMAIL\tSERIAL\tKEY\tNOT AFTER\tSTATUS")
+				for _, c := range list {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", c.Email, c.Serial, c.KeyType, c.NotAfter.UTC().Format(time.RFC3339), status(c))
+				}
+				return w.Flush()
+			})
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "show EMAIL",
+		Short: "Show the current certificate of one user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			email, err := emailArg(args[0])
+			if err != nil {
+				return err
+			}
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				c, err := m.Show(ctx, email)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "Email:        %s\nSubject:      %s\nIssuer:       %s\nSerial:       %s\nKey:          %s\n", c.Email, c.Subject, c.Issuer, c.Serial, c.KeyType)
+				fmt.Fprintf(out, "Not before:   %s\nNot after:    %s\nSHA-256:      %s\nStatus:       %s\n",
+					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), c.SHA256Fingerprint, status(*c))
+				return nil
+			})
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
+		Use:   "issue EMAIL",
+		Short: "Issue a new certificate for a user now (the previous one stays valid until it expires)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			email, err := emailArg(args[0])
+			if err != nil {
+				return err
+			}
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				id, err := m.Issue(ctx, email)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "issued %s serial %s valid until %s\n", email, id.Cert.SerialNumber.Text(16), id.Cert.NotAfter.UTC().Format(time.RFC3339))
+				return nil
+			})
+		},
+	})
+	var chain bool
+	export := &cobra.Command{
+		Use:   "export EMAIL",
+		Short: "Print a user's current certificate as PEM",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			email, err := emailArg(args[0])
+			if err != nil {
+				return err
+			}
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				c, err := m.Show(ctx, email)
+				if err != nil {
+					return err
+				}
+				if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}); err != nil {
+					return err
+				}
+				if chain {
+					return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
+				}
+				return nil
+			})
+		},
+	}
+	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificate")
+	cmd.AddCommand(export)
+	return cmd
+}
+
+func status(c certs.CertInfo) string {
+	switch {
+	case c.Revoked:
+		return "revoked"
+	case time.Now().After(c.NotAfter):
+		return "expired"
+	}
+	return "valid"
+}
+
+func newCACommand(cfgPath func() string) *cobra.Command {
+	cmd := &cobra.Command{Use: "ca", Short: "The built-in certificate authority"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "cert",
+		Short: "Print the built-in CA certificate (PEM), to distribute as a trust anchor",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
+			})
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"log/slog"
+	"os"
+
+	"github.com/mailseal/mailseal/certs"
+	"github.com/mailseal/mailseal/config"
+)
+
+func configFileFromEnv() string { return config.ConfigFileFromEnv() }
+
+// loadConfig loads and validates; a bad config exits 2 with one line per problem.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		if config.IsInvalid(err) {
+			return nil, &exitError{code: 2, err: err}
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// openCerts opens the certificate store and CA the config names.
+func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger) (*certs.Manager, error) {
+	keyType, err := certs.ParseKeyType(cfg.CA.KeyType)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	var masterKey []byte
+	if cfg.MasterKey != "" {
+		masterKey, _ = base64.StdEncoding.DecodeString(cfg.MasterKey) // validated by config
+	}
+	return certs.Open(ctx, certs.Options{
+		StateDir:      cfg.StateDir,
+		MasterKeyFile: cfg.MasterKeyFile,
+		MasterKey:     masterKey,
+		KeyType:       keyType,
+		Validity:      cfg.CA.Validity,
+		RenewBefore:   cfg.CA.RenewBefore,
+		CRLURL:        cfg.CRLURL(),
+		Logger:        log,
+	})
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailseal/mailseal/config"
+)
+
+func newPostfixConfigCommand(cfgPath func() string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "postfix-config",
+		Short: "Print the main.cf and master.cf lines that put mailseal into Postfix",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath())
+			if err != nil {
+				return err
+			}
+			writePostfixConfig(cmd.OutOrStdout(), cfg)
+			return nil
+		},
+	}
+}
+
+// writePostfixConfig prints what an admin pastes; every line says why.
+func writePostfixConfig(w io.Writer, cfg *config.Config) {
+	// Signing re-encodes 8-bit parts (binary attachments grow by a third in
+	// base64), and cleanup applies message_size_limit to the rewritten file.
+	limit := int64(cfg.Milter.MaxMessageSize) * 3 / 2
+	fmt.Fprintf(w, `# --- main.cf (postconf -e each line, then: postfix reload) ---
+# mailseal signs/filters mail received over SMTP.
+smtpd_milters = %s
+# If mailseal is down or fails, Postfix keeps the mail and the client retries:
+# never deliver mail unsigned that policy says must be signed.
+milter_default_action = tempfail
+milter_protocol = 6
+# mailseal needs the queue id, the SMTP AUTH user and the TLS facts.
+milter_mail_macros = i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}
+milter_helo_macros = {tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}
+milter_connect_macros = j {daemon_name} {daemon_addr} {client_addr} v _
+# Large messages: signing takes longer than the default 300s content timeout allows on slow disks.
+milter_content_timeout = 300s
+# Locally submitted mail (sendmail/pickup) reaches milters as client 127.0.0.1:
+# enable this only where every local user may send as any internal address.
+#non_smtpd_milters = $smtpd_milters
+# A DKIM milter, if any, must come AFTER mailseal in smtpd_milters: it must sign the final body.
+
+# --- master.cf: let cleanup accept the signed (larger) message ---
+# Replace the existing "cleanup" line by:
+cleanup   unix  n       -       y       -       0       cleanup
+  -o message_size_limit=%d
+`, cfg.Listen, limit)
+}

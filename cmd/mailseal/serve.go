@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mailseal/mailseal/admin"
+	"github.com/mailseal/mailseal/config"
+	"github.com/mailseal/mailseal/milter"
+	"github.com/mailseal/mailseal/policy"
+)
+
+func newServeCommand(cfgPath func() string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the milter daemon (embedded defaults when no config is given)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cfgPath())
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg)
+		},
+	}
+}
+
+func settingsFrom(cfg *config.Config) *milter.Settings {
+	sign := policy.SignAlways
+	if cfg.Policy.Sign == "never" {
+		sign = policy.SignNever
+	}
+	return &milter.Settings{
+		AuthservID: cfg.AuthservID,
+		Policy: policy.Settings{
+			InternalDomains: append([]string(nil), cfg.InternalDomains...),
+			TrustedNetworks: cfg.TrustedPrefixes(),
+			Sign:            sign,
+		},
+	}
+}
+
+func serve(parent context.Context, cfg *config.Config) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	log := newLogger(cfg)
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
+
+	mgr, err := openCerts(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer mgr.Close()
+
+	metrics := admin.NewMetrics()
+	proc := milter.NewProcessor(settingsFrom(cfg), mgr, log)
+	proc.OnIssue = func(string) { metrics.CertificateIssued() }
+	srv := milter.NewServer(proc, milter.Options{
+		ReadTimeout:    cfg.Milter.ReadTimeout,
+		WriteTimeout:   cfg.Milter.WriteTimeout,
+		SpoolMemory:    int64(cfg.Milter.SpoolMemory),
+		MaxMessageSize: int64(cfg.Milter.MaxMessageSize),
+		Logger:         log,
+		Observe: func(res milter.Result, elapsed time.Duration) {
+			result := "accept"
+			switch {
+			case res.Reply.Code >= 500:
+				result = "reject"
+			case res.Reply.Code >= 400:
+				result = "tempfail"
+			}
+			metrics.ObserveMessage(res.Direction, res.Action, result, elapsed)
+		},
+	})
+
+	network, address, _ := config.SplitSocket(cfg.Listen)
+	ln, err := milter.Listen(network, address)
+	if err != nil {
+		return err
+	}
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	var httpSrv *http.Server
+	if cfg.AdminListen != "" {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin: listen on %s: %w", cfg.AdminListen, err)
+		}
+		healthy := func(context.Context) error {
+			if mgr.CACertificate() == nil {
+				return errors.New("no CA certificate")
+			}
+			return nil
+		}
+		httpSrv = &http.Server{Handler: admin.Handler(mgr, metrics, healthy, log), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := httpSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("admin: %w", err)
+			}
+		}()
+	}
+	go mgr.RunRenewer(ctx, cfg.CA.RenewInterval)
+
+	if len(cfg.InternalDomains) == 0 {
+		log.Warn("internal_domains is empty: no mail will be signed; set it in the config or MAILSEAL_INTERNAL_DOMAINS")
+	}
+	log.Info("mailseal serving", "listen", cfg.Listen, "admin", cfg.AdminListen, "state_dir", cfg.StateDir,
+		"internal_domains", cfg.InternalDomains, "config", cfg.Source)
+
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	for {
+		select {
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				cfg = reload(cfg, proc, metrics, log)
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String(), "in_flight", srv.InFlight())
+			return shutdown(srv, httpSrv, cfg.Milter.ShutdownTimeout, log)
+		case err := <-serveErr:
+			if err == nil {
+				return nil
+			}
+			_ = shutdown(srv, httpSrv, cfg.Milter.ShutdownTimeout, log)
+			return err
+		case <-parent.Done():
+			return shutdown(srv, httpSrv, cfg.Milter.ShutdownTimeout, log)
+		}
+	}
+}
+
+// reload swaps in a new config atomically; a bad file keeps the old one.
+func reload(old *config.Config, proc *milter.Processor, metrics *admin.Metrics, log *slog.Logger) *config.Config {
+	cfg, err := config.Load(old.Source)
+	if err != nil {
+		metrics.Reloaded(false)
+		log.Error("reload failed, keeping the running configuration", "file", old.Source, "err", err)
+		return old
+	}
+	proc.SetSettings(settingsFrom(cfg))
+	metrics.Reloaded(true)
+	for _, k := range restartOnlyChanges(old, cfg) {
+		log.Warn("reload: this key changes only after a restart", "key", k)
+	}
+	log.Info("configuration reloaded", "file", cfg.Source, "internal_domains", cfg.InternalDomains)
+	return cfg
+}
+
+// restartOnlyChanges lists keys whose new value the running daemon cannot
+// take over (sockets, storage, CA) so the admin knows a restart is needed.
+func restartOnlyChanges(a, b *config.Config) []string {
+	var keys []string
+	check := func(key string, changed bool) {
+		if changed {
+			keys = append(keys, key)
+		}
+	}
+	check("listen", a.Listen != b.Listen)
+	check("admin_listen", a.AdminListen != b.AdminListen)
+	check("state_dir", a.StateDir != b.StateDir)
+	check("store", a.Store != b.Store)
+	check("ca", a.CA != b.CA)
+	check("master_key", a.MasterKey != b.MasterKey || a.MasterKeyFile != b.MasterKeyFile)
+	check("milter", a.Milter != b.Milter)
+	check("log", a.Log != b.Log)
+	return keys
+}
+
+func shutdown(srv *milter.Server, httpSrv *http.Server, timeout time.Duration, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := srv.Shutdown(ctx)
+	if err != nil {
+		// Postfix tempfails what we did not finish: the client retries, nothing is lost.
+		log.Warn("shutdown: gave up waiting", "err", err)
+	}
+	if httpSrv != nil {
+		_ = httpSrv.Shutdown(ctx)
+	}
+	log.Info("mailseal stopped")
+	return nil
+}

@@ -1,0 +1,68 @@
+// Package config loads, validates and documents mailseal's one configuration file.
+//
+// Every key has an embedded default, can be set in YAML and overridden by a
+// MAILSEAL_* environment variable (dots become underscores: ca.validity →
+// MAILSEAL_CA_VALIDITY). Load reports every problem at once, each naming its key.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole daemon configuration.
+type Config struct {
+	Listen          string       `mapstructure:"listen"`
+	AdminListen     string       `mapstructure:"admin_listen"`
+	StateDir        string       `mapstructure:"state_dir"`
+	AuthservID      string       `mapstructure:"authserv_id"`
+	InternalDomains []string     `mapstructure:"internal_domains"`
+	TrustedNetworks []string     `mapstructure:"trusted_networks"`
+	MasterKeyFile   string       `mapstructure:"master_key_file"`
+	MasterKey       string       `mapstructure:"master_key"`
+	Store           StoreConfig  `mapstructure:"store"`
+	CA              CAConfig     `mapstructure:"ca"`
+	Policy          PolicyConfig `mapstructure:"policy"`
+	Milter          MilterConfig `mapstructure:"milter"`
+	Log             LogConfig    `mapstructure:"log"`
+	Source          string       `mapstructure:"-"` // file the config came from, "" for embedded defaults
+	LoadedAt        time.Time    `mapstructure:"-"`
+}
+
+// StoreConfig selects where certificates and keys live.
+type StoreConfig struct {
+	Driver string `mapstructure:"driver"`
+	DSN    string `mapstructure:"dsn"`
+}
+
+// CAConfig selects the certificate issuer and the lifetime of user certificates.
+type CAConfig struct {
+	Backend       string        `mapstructure:"backend"`
+	KeyType       string        `mapstructure:"key_type"`
+	Validity      time.Duration `mapstructure:"validity"`
+	RenewBefore   time.Duration `mapstructure:"renew_before"`
+	RenewInterval time.Duration `mapstructure:"renew_interval"`
+	CRLURL        string        `mapstructure:"crl_url"`
+}
+
+// PolicyConfig holds the global outbound defaults.
+type PolicyConfig struct {
+	Sign string `mapstructure:"sign"`
+}
+
+// MilterConfig tunes the milter connection handling.
+type MilterConfig struct {
+	SpoolMemory     ByteSize      `mapstructure:"spool_memory"`
+	MaxMessageSize  ByteSize      `mapstructure:"max_message_size"`
+	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// LogConfig selects log verbosity and format.
+type LogConfig struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// ByteSize is a size in bytes that may be written as 4194304, "4MiB" or "4 MB".
+type ByteSize int64

@@ -1,0 +1,301 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix prefixes every environment override.
+const EnvPrefix = "MAILSEAL"
+
+// envConfigFile names the config file when no --config flag is given; it is
+// not a key and so is exempt from the unknown-variable check.
+const envConfigFile = EnvPrefix + "_CONFIG"
+
+// Problem is one thing wrong with the configuration, tied to its key.
+type Problem struct {
+	Key     string
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Key == "" {
+		return "config: " + p.Message
+	}
+	return fmt.Sprintf("config: %s: %s", p.Key, p.Message)
+}
+
+// Problems collects every problem found; its Error prints one per line.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// IsInvalid reports whether err comes from a bad configuration (exit code 2)
+// rather than from an I/O failure.
+func IsInvalid(err error) bool {
+	var ps Problems
+	return errors.As(err, &ps)
+}
+
+// ConfigFileFromEnv returns MAILSEAL_CONFIG, the file to load when no flag names one.
+func ConfigFileFromEnv() string { return os.Getenv(envConfigFile) }
+
+// Load reads the YAML file (none: embedded defaults only), applies MAILSEAL_*
+// environment overrides and validates the result. Every problem is reported.
+func Load(file string) (*Config, error) {
+	return load(file, os.Environ())
+}
+
+func load(file string, environ []string) (*Config, error) {
+	v := viper.New()
+	for _, k := range Keys {
+		v.SetDefault(k.Name, k.Default)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	var problems Problems
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, Problems{{Message: fmt.Sprintf("cannot read %s: %v", file, oneLine(err))}}
+		}
+		problems = append(problems, unknownKeys(v)...)
+	}
+	problems = append(problems, unknownEnv(environ)...)
+
+	cfg := &Config{Source: file, LoadedAt: time.Now()}
+	for _, k := range Keys {
+		if err := decodeKey(v, k.Name, cfg); err != nil {
+			problems = append(problems, Problem{Key: k.Name, Message: err.Error()})
+		}
+	}
+	problems = append(problems, cfg.Validate()...)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return cfg, nil
+}
+
+// decodeKey decodes one key into its struct field, so a type error names
+// exactly that key instead of mapstructure's summary of the whole struct.
+func decodeKey(v *viper.Viper, name string, cfg *Config) error {
+	field, err := fieldByKey(reflect.ValueOf(cfg).Elem(), strings.Split(name, "."))
+	if err != nil {
+		return err
+	}
+	target := reflect.New(field.Type())
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result: target.Interface(),
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			byteSizeHook,
+			durationHook,
+			stringToListHook,
+		),
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(v.Get(name)); err != nil {
+		return errors.New(cleanDecodeError(err))
+	}
+	field.Set(target.Elem())
+	return nil
+}
+
+func fieldByKey(v reflect.Value, path []string) (reflect.Value, error) {
+	for _, part := range path {
+		t := v.Type()
+		found := false
+		for i := 0; i < t.NumField(); i++ {
+			if t.Field(i).Tag.Get("mapstructure") == part {
+				v = v.Field(i)
+				found = true
+				break
+			}
+		}
+		if !found {
+			return reflect.Value{}, fmt.Errorf("internal: no field for %q", part)
+		}
+	}
+	return v, nil
+}
+
+var byteSizeType = reflect.TypeOf(ByteSize(0))
+
+func byteSizeHook(from, to reflect.Type, data any) (any, error) {
+	if to != byteSizeType {
+		return data, nil
+	}
+	switch d := data.(type) {
+	case string:
+		n, err := humanize.ParseBytes(strings.TrimSpace(d))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a size (use e.g. 4194304, 4MiB or 64MB)", d)
+		}
+		return ByteSize(n), nil
+	case int, int64, uint64, float64:
+		return data, nil
+	}
+	return nil, fmt.Errorf("expected a size, got %T", data)
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if to != durationType || !ok {
+		return data, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration (use e.g. 720h, 30m or 10s)", s)
+	}
+	return d, nil
+}
+
+// stringToListHook lets environment variables give lists as comma-separated text.
+func stringToListHook(from, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || to.Kind() != reflect.Slice {
+		return data, nil
+	}
+	var out []string
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, part)
+	}
+	return out, nil
+}
+
+func cleanDecodeError(err error) string {
+	msg := oneLine(err)
+	// mapstructure prefixes "decoding failed due to the following error(s):"
+	// and the (empty) field name; the key is named by our caller.
+	if i := strings.LastIndex(msg, "error(s):"); i >= 0 {
+		msg = strings.TrimSpace(msg[i+len("error(s):"):])
+	}
+	msg = strings.TrimPrefix(msg, "'' ")
+	msg = strings.ReplaceAll(msg, "expected type", "expected")
+	return msg
+}
+
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+// unknownKeys reports keys in the file that mailseal does not know: usually typos.
+func unknownKeys(v *viper.Viper) Problems {
+	known := knownKeys()
+	var ps Problems
+	for _, key := range v.AllKeys() {
+		if _, ok := known[key]; ok {
+			continue
+		}
+		if isSection(key, known) {
+			ps = append(ps, Problem{Key: key, Message: "must be a mapping of " + key + ".* keys, not a value"})
+			continue
+		}
+		msg := "unknown key"
+		if s := suggest(key, known); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		ps = append(ps, Problem{Key: key, Message: msg})
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
+	return ps
+}
+
+func isSection(key string, known map[string]Key) bool {
+	for k := range known {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// unknownEnv reports MAILSEAL_* variables that match no key, since viper
+// would otherwise ignore a misspelt override silently.
+func unknownEnv(environ []string) Problems {
+	valid := map[string]bool{envConfigFile: true}
+	for _, k := range Keys {
+		valid[EnvPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k.Name, ".", "_"))] = true
+	}
+	var ps Problems
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix+"_") && !valid[name] {
+			ps = append(ps, Problem{Key: name, Message: "unknown environment variable (no such key)"})
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
+	return ps
+}
+
+func suggest(key string, known map[string]Key) string {
+	best, bestDist := "", 4
+	for k := range known {
+		if d := editDistance(key, k); d < bestDist || (d == bestDist && k < best) {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/mailseal"
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "mailseal")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "mailseal")
+	}
+	return "mailseal-state"
+}
+
+func defaultAuthservID() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
+}

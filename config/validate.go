@@ -1,0 +1,183 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Validate checks every key and normalises values (lower-case domains,
+// canonical prefixes). It returns all problems, not only the first.
+func (c *Config) Validate() Problems {
+	var ps Problems
+	bad := func(key, format string, args ...any) {
+		ps = append(ps, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+	}
+
+	if _, _, err := SplitSocket(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if c.AdminListen != "" {
+		if _, _, err := net.SplitHostPort(c.AdminListen); err != nil {
+			bad("admin_listen", "%q is not host:port", c.AdminListen)
+		}
+	}
+	if strings.TrimSpace(c.StateDir) == "" {
+		bad("state_dir", "must not be empty")
+	}
+	if c.AuthservID == "" || strings.ContainsAny(c.AuthservID, " \t;()\"") {
+		bad("authserv_id", "%q must be a non-empty token without spaces, ';', '(' or quotes", c.AuthservID)
+	}
+	for i, d := range c.InternalDomains {
+		d = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+		if !isDomain(d) {
+			bad("internal_domains", "%q is not a domain name", c.InternalDomains[i])
+		}
+		c.InternalDomains[i] = d
+	}
+	for _, n := range c.TrustedNetworks {
+		if _, err := ParsePrefix(n); err != nil {
+			bad("trusted_networks", "%q is not an IP address or CIDR network", n)
+		}
+	}
+	if c.MasterKey != "" {
+		if k, err := base64.StdEncoding.DecodeString(c.MasterKey); err != nil || len(k) != 32 {
+			bad("master_key", "must be 32 bytes, base64-encoded (e.g. from `head -c32 /dev/urandom | base64`)")
+		}
+	}
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		bad("store.driver", "postgres is not supported by this version yet; use sqlite")
+	default:
+		bad("store.driver", "%q is not a store driver (sqlite)", c.Store.Driver)
+	}
+	if c.CA.Backend != "builtin" {
+		bad("ca.backend", "%q is not a CA backend this version supports (builtin)", c.CA.Backend)
+	}
+	switch c.CA.KeyType {
+	case "rsa-3072", "rsa-2048", "ecdsa-p256":
+	default:
+		bad("ca.key_type", "%q is not one of rsa-3072, rsa-2048, ecdsa-p256", c.CA.KeyType)
+	}
+	if c.CA.Validity < time.Hour {
+		bad("ca.validity", "must be at least 1h, got %s", c.CA.Validity)
+	}
+	if c.CA.RenewBefore <= 0 || c.CA.RenewBefore >= c.CA.Validity {
+		bad("ca.renew_before", "must be positive and shorter than ca.validity (%s), got %s", c.CA.Validity, c.CA.RenewBefore)
+	}
+	if c.CA.RenewInterval < time.Second {
+		bad("ca.renew_interval", "must be at least 1s, got %s", c.CA.RenewInterval)
+	}
+	if c.CA.CRLURL != "" {
+		if u, err := url.Parse(c.CA.CRLURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("ca.crl_url", "%q is not an http(s) URL", c.CA.CRLURL)
+		}
+	}
+	switch c.Policy.Sign {
+	case "always", "never":
+	default:
+		bad("policy.sign", "%q is not one of always, never", c.Policy.Sign)
+	}
+	if c.Milter.SpoolMemory < 0 {
+		bad("milter.spool_memory", "must not be negative")
+	}
+	if c.Milter.MaxMessageSize < 1024 {
+		bad("milter.max_message_size", "must be at least 1KiB")
+	}
+	for _, t := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"milter.read_timeout", c.Milter.ReadTimeout},
+		{"milter.write_timeout", c.Milter.WriteTimeout},
+		{"milter.shutdown_timeout", c.Milter.ShutdownTimeout},
+	} {
+		if t.d <= 0 {
+			bad(t.key, "must be a positive duration, got %s", t.d)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	return ps
+}
+
+// SplitSocket turns "inet:host:port" or "unix:/path" into a net.Listen pair.
+func SplitSocket(s string) (network, address string, err error) {
+	kind, rest, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+	case kind == "inet" || kind == "inet6" || kind == "tcp":
+		if _, _, err := net.SplitHostPort(rest); err == nil {
+			return "tcp", rest, nil
+		}
+	case kind == "unix" || kind == "local":
+		if strings.HasPrefix(rest, "/") {
+			return "unix", rest, nil
+		}
+	}
+	return "", "", fmt.Errorf("%q is not inet:HOST:PORT or unix:/absolute/path", s)
+}
+
+// ParsePrefix accepts a CIDR network or a single address.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// TrustedPrefixes returns trusted_networks parsed; Validate has checked them.
+func (c *Config) TrustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.TrustedNetworks))
+	for _, n := range c.TrustedNetworks {
+		if p, err := ParsePrefix(n); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// CRLURL is where user certificates point for revocation: the configured URL
+// or the admin listener's /ca.crl.
+func (c *Config) CRLURL() string {
+	if c.CA.CRLURL != "" || c.AdminListen == "" {
+		return c.CA.CRLURL
+	}
+	return "http://" + c.AdminListen + "/ca.crl"
+}
+
+func isDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,230 @@
+package milter
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/textproto"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	gomilter "github.com/emersion/go-milter"
+)
+
+// maxHeaderBytes bounds the memory one message's header may take.
+const maxHeaderBytes = 1 << 20
+
+// session is one milter connection. go-milter calls its methods from the
+// connection's goroutine; connClosed may come from Shutdown's goroutine, so
+// message ownership changes hands under mu.
+type session struct {
+	srv    *Server
+	client Client
+
+	mu  sync.Mutex
+	msg *message
+}
+
+// message is the state of one mail transaction, rebuilt at every MAIL FROM.
+type message struct {
+	started     time.Time
+	queueID     string
+	authUser    string
+	authType    string
+	from        string
+	rcpts       []string
+	headers     []Header
+	headerBytes int
+	spool       *spool
+}
+
+var _ gomilter.Milter = (*session)(nil)
+
+func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.client = Client{Hostname: host}
+	if a, ok := netip.AddrFromSlice(addr); ok && (family == "tcp4" || family == "tcp6") {
+		s.client.Addr = a.Unmap()
+	}
+	s.captureMacros(m.Macros)
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Helo(name string, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.client.Helo = name
+	// {tls_version} is sent at HELO; a new EHLO after STARTTLS resends it.
+	s.client.TLSVersion, s.client.TLSCipher = "", ""
+	s.captureMacros(m.Macros)
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.dropMessage() // a previous message on this connection ended without Abort
+	msg := &message{
+		started: time.Now(),
+		from:    from,
+		spool:   newSpool(s.srv.opts.SpoolMemory, s.srv.opts.MaxMessageSize, s.srv.opts.TempDir),
+	}
+	s.mu.Lock()
+	s.msg = msg
+	s.mu.Unlock()
+	s.srv.messageStarted()
+	s.captureMacros(m.Macros)
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.withMessage(func(msg *message) { msg.rcpts = append(msg.rcpts, rcpt) })
+	s.captureMacros(m.Macros)
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.withMessage(func(msg *message) {
+		msg.headerBytes += len(name) + len(value) + 4
+		if msg.headerBytes > maxHeaderBytes {
+			msg.spool.err = errTooBig
+			return
+		}
+		msg.headers = append(msg.headers, Header{Name: name, Value: value})
+	})
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.captureMacros(m.Macros)
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Response, error) {
+	s.withMessage(func(msg *message) { _, _ = msg.spool.Write(chunk) })
+	return gomilter.RespContinue, nil
+}
+
+// Body is end of message: hand the transaction to the handler and apply its
+// result. Every answer is RespContinue or a custom reply, never a final
+// library response: those make go-milter build a fresh handler and lose the
+// connection facts for the next message of the same SMTP session.
+func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
+	s.captureMacros(m.Macros)
+	s.mu.Lock()
+	msg := s.msg
+	s.msg = nil
+	s.mu.Unlock()
+	if msg == nil {
+		return replyResponse(TempFail("4.3.0", "mail filter lost track of this message, please try again")), nil
+	}
+	defer s.finish(msg)
+
+	tx := &Transaction{
+		QueueID: msg.queueID, Client: s.client, AuthUser: msg.authUser, AuthType: msg.authType,
+		From: msg.from, Rcpts: msg.rcpts, Headers: msg.headers,
+		BodySize: msg.spool.Size(), SpoolErr: msg.spool.Err(), body: msg.spool.Reader(),
+	}
+	res := s.srv.handle(tx)
+	if s.srv.opts.Observe != nil {
+		defer func() { s.srv.opts.Observe(res, time.Since(msg.started)) }()
+	}
+	if !res.Reply.Accepted() {
+		return replyResponse(res.Reply), nil
+	}
+	if err := applyResult(m, tx, res); err != nil {
+		// The connection is broken half-way through our edits: returning the
+		// error closes it, and Postfix applies milter_default_action (tempfail).
+		res.Action, res.Detail = "tempfailed", err.Error()
+		return nil, fmt.Errorf("milter: apply result for %s: %w", tx.QueueID, err)
+	}
+	return gomilter.RespContinue, nil
+}
+
+func (s *session) Abort(m *gomilter.Modifier) error {
+	s.dropMessage()
+	return nil
+}
+
+// connClosed runs when the connection goes away, also mid-message.
+func (s *session) connClosed() { s.dropMessage() }
+
+func (s *session) dropMessage() {
+	s.mu.Lock()
+	msg := s.msg
+	s.msg = nil
+	s.mu.Unlock()
+	if msg != nil {
+		s.finish(msg)
+	}
+}
+
+func (s *session) finish(msg *message) {
+	if err := msg.spool.Close(); err != nil {
+		s.srv.opts.Logger.Warn("milter: closing spool", "queue_id", msg.queueID, "err", err)
+	}
+	s.srv.messageDone()
+}
+
+func (s *session) withMessage(f func(*message)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.msg != nil {
+		f(s.msg)
+	}
+}
+
+// captureMacros copies what we need at once: go-milter replaces the macro
+// map at every stage.
+func (s *session) captureMacros(macros map[string]string) {
+	for k, v := range macros {
+		switch k {
+		case "{daemon_name}":
+			s.client.DaemonName = v
+		case "{tls_version}":
+			s.client.TLSVersion = v
+		case "{cipher}":
+			s.client.TLSCipher = v
+		case "{client_addr}":
+			if a, err := netip.ParseAddr(v); err == nil && !s.client.Addr.IsValid() {
+				s.client.Addr = a.Unmap()
+			}
+		}
+	}
+	s.withMessage(func(msg *message) {
+		if v := macros["i"]; v != "" {
+			msg.queueID = v
+		}
+		if v, ok := macros["{auth_authen}"]; ok {
+			msg.authUser = v
+		}
+		if v, ok := macros["{auth_type}"]; ok {
+			msg.authType = v
+		}
+	})
+}
+
+// handle runs the handler behind recover and a deadline: whatever happens
+// inside, the message gets an answer, and an unexpected failure is tempfail.
+func (srv *Server) handle(tx *Transaction) (res Result) {
+	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandleTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			srv.opts.Logger.Error("milter: handler panic", "queue_id", tx.QueueID, "panic", v, "stack", string(debug.Stack()))
+			res = Result{
+				Reply:  TempFail("4.3.0", "the mail filter failed on this message; it will be retried"),
+				Action: "tempfailed", Detail: fmt.Sprint("panic: ", v),
+			}
+		}
+	}()
+	return srv.handler.Handle(ctx, tx)
+}
+
+func replyResponse(r Reply) gomilter.Response {
+	text := strings.Map(func(c rune) rune {
+		if c < ' ' || c > '~' {
+			return ' '
+		}
+		return c
+	}, r.Text)
+	return gomilter.NewResponseStr(byte(gomilter.ActReplyCode), fmt.Sprintf("%d %s %s", r.Code, r.Enhanced, text))
+}

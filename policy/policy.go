@@ -1,0 +1,154 @@
+// Package policy decides what mailseal does with a message. Decide is pure:
+// it sees facts gathered by the milter and returns a Plan, with no I/O, so
+// every decision can be table-tested and explained.
+package policy
+
+import (
+	"io"
+	"mime"
+	"net/mail"
+	"net/netip"
+	"strings"
+)
+
+// Direction says whether a message leaves on behalf of an internal user.
+type Direction int
+
+const (
+	// Inbound is everything mailseal may not speak for: outside senders and
+	// internal addresses that are not proven.
+	Inbound Direction = iota
+	// Outbound is mail of an authorised internal sender.
+	Outbound
+)
+
+func (d Direction) String() string {
+	if d == Outbound {
+		return "outbound"
+	}
+	return "inbound"
+}
+
+// SignMode is policy.sign.
+type SignMode string
+
+const (
+	SignAlways SignMode = "always"
+	SignNever  SignMode = "never"
+)
+
+// Settings is the policy part of the configuration, already validated.
+type Settings struct {
+	InternalDomains []string // lower case
+	TrustedNetworks []netip.Prefix
+	Sign            SignMode
+}
+
+// Facts are what the milter learnt about one message.
+type Facts struct {
+	ClientAddr   netip.Addr // zero when Postfix gave none (unix socket, local submission)
+	AuthUser     string     // {auth_authen}; empty without SMTP AUTH
+	EnvelopeFrom string
+	FromHeaders  []string // raw values of every From: header
+	// AlreadyProtected is true when the content is already S/MIME or PGP signed or encrypted.
+	AlreadyProtected bool
+}
+
+// Plan is the decision for one message.
+type Plan struct {
+	Direction Direction
+	Sign      bool
+	Signer    string // lower-cased address to sign as, when Sign
+	Reason    string // why, in words an admin reads in the log and trace header
+}
+
+// Decide classifies the message and decides whether to sign it. An address is
+// signed for only when all of these hold: it is in an internal domain, the
+// client proved it (SMTP AUTH as exactly that address, or no AUTH from a
+// trusted network), and the single From: header names the same address.
+func Decide(s *Settings, f Facts) Plan {
+	sender := strings.ToLower(strings.TrimSpace(f.EnvelopeFrom))
+	if sender == "" {
+		return Plan{Reason: "null sender (bounce)"}
+	}
+	if !s.IsInternal(sender) {
+		return Plan{Reason: "sender is not in internal_domains"}
+	}
+	if auth := strings.ToLower(strings.TrimSpace(f.AuthUser)); auth != "" {
+		if auth != sender {
+			return Plan{Reason: "client authenticated as " + auth + ", not as the envelope sender"}
+		}
+	} else if !s.trusted(f.ClientAddr) {
+		return Plan{Reason: "client neither authenticated nor in trusted_networks"}
+	}
+	if len(f.FromHeaders) != 1 {
+		return Plan{Reason: "message must have exactly one From: header"}
+	}
+	from, err := singleAddress(f.FromHeaders[0])
+	if err != nil || from != sender {
+		return Plan{Reason: "From: header does not match the envelope sender"}
+	}
+	plan := Plan{Direction: Outbound, Signer: sender}
+	switch {
+	case f.AlreadyProtected:
+		plan.Reason = "already signed or encrypted"
+	case s.Sign == SignNever:
+		plan.Reason = "policy.sign is never"
+	default:
+		plan.Sign = true
+		plan.Reason = "authorised internal sender"
+	}
+	return plan
+}
+
+// IsInternal reports whether addr's domain is an internal domain or below one.
+func (s *Settings) IsInternal(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 1 {
+		return false
+	}
+	domain := strings.ToLower(addr[at+1:])
+	for _, d := range s.InternalDomains {
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Settings) trusted(a netip.Addr) bool {
+	if !a.IsValid() {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.TrustedNetworks {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	// Display names in unknown charsets must not make a valid From unreadable:
+	// only the address matters here.
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// singleAddress returns the lower-cased address of a From: value with exactly one mailbox.
+func singleAddress(value string) (string, error) {
+	list, err := addressParser.ParseList(strings.ReplaceAll(value, "\n", " "))
+	if err != nil {
+		return "", err
+	}
+	if len(list) != 1 {
+		return "", errMultipleAddresses
+	}
+	return strings.ToLower(list[0].Address), nil
+}
+
+type policyError string
+
+func (e policyError) Error() string { return string(e) }
+
+const errMultipleAddresses = policyError("policy: From: must name exactly one mailbox")
