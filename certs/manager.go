@@ -1,0 +1,193 @@
+package certs
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// builtinCAName is the ca row holding the built-in root.
+const builtinCAName = "builtin"
+
+// Manager issues, stores, renews and revokes personal S/MIME certificates.
+// All methods are safe for concurrent use.
+type Manager struct {
+	opts   Options
+	store  Store
+	sealer *sealer
+	issuer Issuer
+	caCert *x509.Certificate // nil when the issuer does not tell its root
+	log    *slog.Logger
+
+	holder    string // lease holder prefix, unique per Manager
+	leaseSeq  atomic.Uint64
+	flights   singleflight.Group
+	issuances atomic.Uint64
+
+	idMu  sync.Mutex
+	cache map[string]*Identity // email → last identity handed out
+
+	crl crlCache
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (and migrates) the store, loads the master key, creates the
+// built-in CA on first start (its key sealed in the store like user keys) and
+// returns the Manager. Close releases it.
+func Open(ctx context.Context, opts Options) (*Manager, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.StateDir != "" {
+		if err := prepareStateDir(o.StateDir, o.Logger); err != nil {
+			return nil, err
+		}
+	}
+	store := o.Store
+	if store == nil {
+		if store, err = OpenSQLite(ctx, filepath.Join(o.StateDir, databaseFileName), o.Now()); err != nil {
+			return nil, err
+		}
+	}
+	m, err := newManager(ctx, o, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+func newManager(ctx context.Context, o Options, store Store) (*Manager, error) {
+	m := &Manager{opts: o, store: store, log: o.Logger, cache: make(map[string]*Identity)}
+	fresh, err := m.isFresh(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := o.MasterKey
+	if len(key) == 0 {
+		if o.MasterKeyFile == "" {
+			return nil, errors.New("certs: no master key: set MasterKey or MasterKeyFile")
+		}
+		if key, err = loadMasterKey(o.MasterKeyFile, fresh, o.Rand); err != nil {
+			return nil, err
+		}
+	}
+	if m.sealer, err = newSealer(key, o.Rand); err != nil {
+		return nil, err
+	}
+	m.issuer = o.Issuer
+	if m.issuer == nil {
+		ca, err := m.loadOrCreateCA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		m.issuer = ca
+	}
+	if c, ok := m.issuer.(CACertifier); ok {
+		m.caCert = c.CACertificate()
+	}
+	id := make([]byte, 8)
+	if _, err := io.ReadFull(o.Rand, id); err != nil {
+		return nil, fmt.Errorf("certs: random: %w", err)
+	}
+	m.holder = hex.EncodeToString(id)
+	return m, nil
+}
+
+// isFresh reports whether the store holds no sealed keys yet, so that a
+// missing master key file may be created.
+func (m *Manager) isFresh(ctx context.Context) (bool, error) {
+	if m.opts.Issuer == nil {
+		_, err := m.store.CA(ctx, builtinCAName)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return false, err
+		}
+	}
+	recs, err := m.store.CurrentCerts(ctx)
+	return len(recs) == 0, err
+}
+
+// loadOrCreateCA returns the built-in CA, creating its root on first start.
+func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
+	rec, err := m.store.CA(ctx, builtinCAName)
+	if errors.Is(err, ErrNotFound) {
+		cert, key, err := createRoot(m.opts.CAName, m.opts.Now(), m.opts.Rand)
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := m.sealer.sealKey(key, caAAD(builtinCAName, serialHex(cert)))
+		if err != nil {
+			return nil, err
+		}
+		rec, err = m.store.PutCA(ctx, &CARecord{Name: builtinCAName, CertDER: cert.Raw, KeySealed: sealed, CreatedAt: m.opts.Now()})
+		if err != nil {
+			return nil, err
+		}
+		m.log.Info("certs: created built-in CA", "subject", cert.Subject.String(), "not_after", cert.NotAfter)
+	} else if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil {
+		return nil, fmt.Errorf("certs: parse built-in CA certificate: %w", err)
+	}
+	key, err := m.sealer.openKey(rec.KeySealed, caAAD(builtinCAName, serialHex(cert)))
+	if err != nil {
+		return nil, fmt.Errorf("certs: open built-in CA key (is this the master key the state was created with?): %w", err)
+	}
+	if now := m.opts.Now(); cert.NotAfter.Sub(now) < m.opts.Validity {
+		m.log.Warn("certs: built-in CA expires soon; user certificates are cut short", "not_after", cert.NotAfter)
+	}
+	return NewBuiltinCA(cert, key, m.opts.CRLURL, m.opts.Rand)
+}
+
+// prepareStateDir creates dir 0700 when missing and warns when it is open to others.
+func prepareStateDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("certs: create state dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("certs: state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("certs: state dir %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("certs: state dir is accessible by group or others", "dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	return nil
+}
+
+// Close closes the store. It is safe to call more than once.
+func (m *Manager) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.store.Close() })
+	return m.closeErr
+}
+
+// CACertificate returns the root of the issuer (the built-in CA), or nil when
+// an external issuer does not implement CACertifier.
+func (m *Manager) CACertificate() *x509.Certificate { return m.caCert }
+
+// Issuances counts certificates this Manager issued since Open (for
+// metrics). Options.OnIssue is called for each as well.
+func (m *Manager) Issuances() uint64 { return m.issuances.Load() }
+
+func (m *Manager) now() time.Time { return m.opts.Now() }
+
+// serialHex formats a certificate serial as lower-case hex.
+func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }

@@ -1,0 +1,106 @@
+package certs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// migration is one schema step. Steps are applied in order, each in its own
+// transaction together with its row in schema_migrations.
+type migration struct {
+	version int
+	name    string
+	sql     []string
+}
+
+var sqliteMigrations = []migration{
+	{version: 1, name: "initial schema", sql: []string{
+		`CREATE TABLE ca (
+			name       TEXT PRIMARY KEY,
+			cert_der   BLOB NOT NULL,
+			key_sealed BLOB NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE certificates (
+			id                INTEGER PRIMARY KEY AUTOINCREMENT,
+			email             TEXT NOT NULL,
+			serial            TEXT NOT NULL UNIQUE,
+			cert_der          BLOB NOT NULL,
+			chain_der         BLOB NOT NULL,
+			key_sealed        BLOB NOT NULL,
+			key_type          TEXT NOT NULL,
+			not_before        INTEGER NOT NULL,
+			not_after         INTEGER NOT NULL,
+			revoked_at        INTEGER,
+			revocation_reason INTEGER,
+			created_at        INTEGER NOT NULL
+		)`,
+		`CREATE INDEX certificates_email_id ON certificates (email, id)`,
+		`CREATE INDEX certificates_revoked ON certificates (revoked_at) WHERE revoked_at IS NOT NULL`,
+		`CREATE TABLE issuance_leases (
+			email      TEXT PRIMARY KEY,
+			holder     TEXT NOT NULL,
+			expires_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE counters (
+			name  TEXT PRIMARY KEY,
+			value INTEGER NOT NULL
+		)`,
+	}},
+}
+
+// migrate brings db up to the newest schema. It is idempotent and safe when
+// several processes open the same database: each step runs in an immediate
+// transaction that re-reads the current version first.
+func migrate(ctx context.Context, db *sql.DB, steps []migration, now time.Time) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("certs: migrate: %w", err)
+	}
+	latest := 0
+	for _, m := range steps {
+		latest = max(latest, m.version)
+	}
+	for _, m := range steps {
+		if err := applyMigration(ctx, db, m, latest, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, db *sql.DB, m migration, latest int, now time.Time) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("certs: migrate to %d: %w", m.version, err)
+	}
+	defer tx.Rollback()
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return fmt.Errorf("certs: migrate: read version: %w", err)
+	}
+	if current > latest {
+		return fmt.Errorf("certs: database schema version %d is newer than this program knows (%d): upgrade mailseal", current, latest)
+	}
+	if current >= m.version {
+		return nil
+	}
+	for _, stmt := range m.sql {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("certs: migrate to %d (%s): %w", m.version, m.name, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, now.Unix()); err != nil {
+		return fmt.Errorf("certs: migrate to %d: record version: %w", m.version, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("certs: migrate to %d: commit: %w", m.version, err)
+	}
+	return nil
+}
