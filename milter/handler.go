@@ -2,6 +2,7 @@ package milter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -74,15 +75,21 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	res.Direction = plan.Direction.String()
 
 	if !plan.Sign {
+		// Nothing but the stripping is done: the message leaves as it came,
+		// and the reason goes to the log, not to the recipient.
 		res.Action, res.Detail = "none", plan.Reason
-		res.AddHeaders = append(res.AddHeaders, Header{TraceHeader, fmt.Sprintf("%s; none; reason=%q", set.AuthservID, plan.Reason)})
 		p.logDecision(tx, res)
 		return res
 	}
 	if err := p.sign(ctx, tx, kept, plan.Signer, set, &res); err != nil {
-		res.Action, res.Detail = "tempfailed", err.Error()
+		// Never deliver unsigned what must be signed: a failure without a
+		// permanent cause is a tempfail, and the client retries.
 		if res.Reply.Accepted() {
 			res.Reply = TempFail("4.7.1", "Your message could not be signed right now; please try again later")
+		}
+		res.Action, res.Detail = "tempfailed", err.Error()
+		if res.Reply.Code >= 500 {
+			res.Action = "rejected"
 		}
 		res.DeleteHeaders, res.AddHeaders, res.Body = nil, nil, nil
 	}
@@ -122,7 +129,14 @@ func (p *Processor) sign(ctx context.Context, tx *Transaction, kept []Header, si
 		return fmt.Errorf("read spool: %w", err)
 	}
 	signed, err := s.Sign(fields, body)
-	if err != nil {
+	switch {
+	case errors.Is(err, smime.ErrMalformed):
+		res.Reply = Reject(554, "5.6.0", "Your message could not be signed because its MIME structure is malformed")
+		return err
+	case errors.Is(err, smime.ErrTooLarge):
+		res.Reply = Reject(552, "5.3.4", "Message too big to be signed by this gateway")
+		return err
+	case err != nil:
 		return fmt.Errorf("sign for %s: %w", signer, err)
 	}
 

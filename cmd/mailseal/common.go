@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/config"
@@ -44,8 +45,16 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger) (*cert
 	if cfg.MasterKey != "" {
 		masterKey, _ = base64.StdEncoding.DecodeString(cfg.MasterKey) // validated by config
 	}
+	var store certs.Store
+	if cfg.Store.DSN != "" {
+		// store.dsn names the SQLite file when it must live outside state_dir.
+		if store, err = certs.OpenSQLite(ctx, cfg.Store.DSN, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	return certs.Open(ctx, certs.Options{
 		StateDir:      cfg.StateDir,
+		Store:         store,
 		MasterKeyFile: cfg.MasterKeyFile,
 		MasterKey:     masterKey,
 		KeyType:       keyType,
