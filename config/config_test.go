@@ -164,3 +164,18 @@ func TestReferenceListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// docs/configuration.md must list the keys exactly as the code defines them.
+func TestDocsMatchKeyTable(t *testing.T) {
+	doc, err := os.ReadFile("../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := WriteReference(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(doc, buf.Bytes()) {
+		t.Fatal("docs/configuration.md is out of date: regenerate its key table with `mailseal config reference`")
+	}
+}

@@ -13,7 +13,7 @@ type Key struct {
 var Keys = []Key{
 	{"listen", "inet:127.0.0.1:8891", "socket", "Milter socket Postfix connects to: inet:HOST:PORT or unix:/path."},
 	{"admin_listen", "127.0.0.1:8892", "host:port", "HTTP listener for /healthz, /metrics, /ca.pem and /ca.crl. Empty disables it."},
-	{"state_dir", defaultStateDir(), "path", "Directory for the SQLite store, the built-in CA and the master key (created 0700)."},
+	{"state_dir", defaultStateDir(), "path", "Directory for the SQLite store (which also holds the built-in CA) and the master key (created 0700)."},
 	{"authserv_id", defaultAuthservID(), "string", "Our identity in Authentication-Results; inbound copies carrying it are removed."},
 	{"internal_domains", []string{}, "list of domains", "Senders in these domains (and their subdomains) get personal certificates. Empty: nothing is signed."},
 	{"trusted_networks", []string{"127.0.0.0/8", "::1/128"}, "list of CIDRs", "Clients here may send as internal users without SMTP AUTH."},

@@ -34,8 +34,6 @@ type Processor struct {
 	settings atomic.Pointer[Settings]
 	ids      Identities
 	log      *slog.Logger
-	// OnIssue is called when signing a message issued a new certificate.
-	OnIssue func(email string)
 }
 
 // NewProcessor returns a processor; SetSettings may swap settings at any time.
@@ -107,12 +105,9 @@ func (p *Processor) sign(ctx context.Context, tx *Transaction, kept []Header, si
 		}
 		return fmt.Errorf("spool: %w", tx.SpoolErr)
 	}
-	id, issued, err := p.ids.SigningIdentity(ctx, signer)
+	id, _, err := p.ids.SigningIdentity(ctx, signer)
 	if err != nil {
 		return fmt.Errorf("certificate for %s: %w", signer, err)
-	}
-	if issued && p.OnIssue != nil {
-		p.OnIssue(signer)
 	}
 	s, err := smime.NewSigner(id.Key, id.Cert, id.Chain)
 	if err != nil {
@@ -157,7 +152,7 @@ func (p *Processor) logDecision(tx *Transaction, res Result) {
 	p.log.Info("message",
 		"queue_id", tx.QueueID, "from", tx.From, "rcpts", len(tx.Rcpts),
 		"direction", res.Direction, "action", res.Action, "detail", res.Detail,
-		"reply", res.Reply.String(), "stripped_headers", len(res.DeleteHeaders))
+		"reply", res.Reply.String(), "deleted_headers", len(res.DeleteHeaders))
 }
 
 // isOwnHeader matches headers only mailseal may write: X-Mailseal-* and

@@ -153,6 +153,13 @@ wait:
 	return err
 }
 
+// Closing reports whether Shutdown has begun.
+func (s *Server) Closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // InFlight returns the number of messages between MAIL FROM and their final reply.
 func (s *Server) InFlight() int {
 	s.mu.Lock()

@@ -134,6 +134,7 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		// The connection is broken half-way through our edits: returning the
 		// error closes it, and Postfix applies milter_default_action (tempfail).
 		res.Action, res.Detail = "tempfailed", err.Error()
+		res.Reply = TempFail("4.3.0", "connection to the mail filter broke while applying changes")
 		return nil, fmt.Errorf("milter: apply result for %s: %w", tx.QueueID, err)
 	}
 	return gomilter.RespContinue, nil

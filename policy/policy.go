@@ -59,7 +59,7 @@ type Plan struct {
 	Direction Direction
 	Sign      bool
 	Signer    string // lower-cased address to sign as, when Sign
-	Reason    string // why, in words an admin reads in the log and trace header
+	Reason    string // why, in words an admin reads in the log
 }
 
 // Decide classifies the message and decides whether to sign it. An address is

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/mail"
 	"strings"
@@ -22,7 +23,7 @@ func withCerts(cmd *cobra.Command, cfgPath func() string, f func(ctx context.Con
 	if err != nil {
 		return err
 	}
-	m, err := openCerts(cmd.Context(), cfg, newLogger(&config.Config{Log: config.LogConfig{Level: "warn", Format: cfg.Log.Format}}))
+	m, err := openCerts(cmd.Context(), cfg, newLogger(&config.Config{Log: config.LogConfig{Level: "warn", Format: cfg.Log.Format}}), nil)
 	if err != nil {
 		return err
 	}
@@ -39,7 +40,7 @@ func emailArg(s string) (string, error) {
 }
 
 func newCertsCommand(cfgPath func() string) *cobra.Command {
-	cmd := &cobra.Command{Use: "certs", Short: "List, show, issue and export user certificates"}
+	cmd := &cobra.Command{Use: "certs", Short: "List, show, issue, revoke and export user certificates"}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List the current certificate of every user",
@@ -70,6 +71,9 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 			}
 			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
 				c, err := m.Show(ctx, email)
+				if errors.Is(err, certs.ErrNotFound) {
+					return fmt.Errorf("no certificate for %s (one is issued with its first outbound mail, or by `mailseal certs issue`)", email)
+				}
 				if err != nil {
 					return err
 				}
@@ -100,6 +104,27 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 			})
 		},
 	})
+	var reason int
+	revoke := &cobra.Command{
+		Use:   "revoke EMAIL",
+		Short: "Revoke every valid certificate of a user; the CRL lists them and the next mail gets a new one",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			email, err := emailArg(args[0])
+			if err != nil {
+				return err
+			}
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				if err := m.Revoke(ctx, email, reason); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificates of %s (reason %d)\n", email, reason)
+				return nil
+			})
+		},
+	}
+	revoke.Flags().IntVar(&reason, "reason", 0, "RFC 5280 reason code (0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation)")
+	cmd.AddCommand(revoke)
 	var chain bool
 	export := &cobra.Command{
 		Use:   "export EMAIL",
@@ -112,6 +137,9 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 			}
 			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
 				c, err := m.Show(ctx, email)
+				if errors.Is(err, certs.ErrNotFound) {
+					return fmt.Errorf("no certificate for %s (one is issued with its first outbound mail, or by `mailseal certs issue`)", email)
+				}
 				if err != nil {
 					return err
 				}

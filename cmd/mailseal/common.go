@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"log/slog"
 	"os"
@@ -36,7 +37,8 @@ func newLogger(cfg *config.Config) *slog.Logger {
 }
 
 // openCerts opens the certificate store and CA the config names.
-func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger) (*certs.Manager, error) {
+// onIssue, when set, is told of every certificate this process issues.
+func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssue func(string, *x509.Certificate)) (*certs.Manager, error) {
 	keyType, err := certs.ParseKeyType(cfg.CA.KeyType)
 	if err != nil {
 		return nil, &exitError{code: 2, err: err}
@@ -62,5 +64,6 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger) (*cert
 		RenewBefore:   cfg.CA.RenewBefore,
 		CRLURL:        cfg.CRLURL(),
 		Logger:        log,
+		OnIssue:       onIssue,
 	})
 }

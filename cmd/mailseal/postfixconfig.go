@@ -41,16 +41,14 @@ milter_protocol = 6
 milter_mail_macros = i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}
 milter_helo_macros = {tls_version} {cipher} {cipher_bits} {cert_subject} {cert_issuer}
 milter_connect_macros = j {daemon_name} {daemon_addr} {client_addr} v _
-# Large messages: signing takes longer than the default 300s content timeout allows on slow disks.
-milter_content_timeout = 300s
 # Locally submitted mail (sendmail/pickup) reaches milters as client 127.0.0.1:
 # enable this only where every local user may send as any internal address.
 #non_smtpd_milters = $smtpd_milters
 # A DKIM milter, if any, must come AFTER mailseal in smtpd_milters: it must sign the final body.
 
 # --- master.cf: let cleanup accept the signed (larger) message ---
-# Replace the existing "cleanup" line by:
-cleanup   unix  n       -       y       -       0       cleanup
+# Add the -o line under your existing "cleanup" line (keep its chroot column):
+cleanup   unix  n       -       -       -       0       cleanup
   -o message_size_limit=%d
 `, cfg.Listen, limit)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,15 +59,14 @@ func serve(parent context.Context, cfg *config.Config) error {
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
 
-	mgr, err := openCerts(ctx, cfg, log)
+	metrics := admin.NewMetrics()
+	mgr, err := openCerts(ctx, cfg, log, func(string, *x509.Certificate) { metrics.CertificateIssued() })
 	if err != nil {
 		return err
 	}
 	defer mgr.Close()
 
-	metrics := admin.NewMetrics()
 	proc := milter.NewProcessor(settingsFrom(cfg), mgr, log)
-	proc.OnIssue = func(string) { metrics.CertificateIssued() }
 	srv := milter.NewServer(proc, milter.Options{
 		ReadTimeout:    cfg.Milter.ReadTimeout,
 		WriteTimeout:   cfg.Milter.WriteTimeout,
@@ -100,11 +100,11 @@ func serve(parent context.Context, cfg *config.Config) error {
 			ln.Close()
 			return fmt.Errorf("admin: listen on %s: %w", cfg.AdminListen, err)
 		}
-		healthy := func(context.Context) error {
-			if mgr.CACertificate() == nil {
-				return errors.New("no CA certificate")
+		healthy := func(ctx context.Context) error {
+			if srv.Closing() {
+				return errors.New("milter is shutting down")
 			}
-			return nil
+			return mgr.Ping(ctx)
 		}
 		httpSrv = &http.Server{Handler: admin.Handler(mgr, metrics, healthy, log), ReadHeaderTimeout: 10 * time.Second}
 		go func() {

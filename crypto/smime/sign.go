@@ -23,7 +23,7 @@ import (
 func (s *Signer) Sign(fields []HeaderField, body io.Reader) (signed *Signed, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			signed, err = nil, fmt.Errorf("%w: smime: internal error: %v", ErrMalformed, r)
+			signed, err = nil, fmt.Errorf("%w: %v", ErrInternal, r)
 		}
 	}()
 	now := s.now()

@@ -37,6 +37,9 @@ var (
 	// ErrTooLarge means the body exceeds the signer's size limit
 	// (WithMaxSize). Permanent.
 	ErrTooLarge = errors.New("smime: message too large")
+	// ErrInternal reports a bug caught while signing (a recovered panic):
+	// the caller should retry later rather than refuse the message for good.
+	ErrInternal = errors.New("smime: internal error")
 	// ErrCertificateNotValid means the signer certificate is not valid at
 	// the signer's clock (expired or not yet valid). Renewing fixes it.
 	ErrCertificateNotValid = errors.New("smime: signer certificate not valid now")
