@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# bench/milter-throughput.sh — Postfix relay throughput with and without milters.
+#
+# For each case it starts a private Postfix (own temp dir, loopback ports only,
+# /etc/postfix untouched) relaying everything to `smtp-sink -u nobody` via
+# relayhost [127.0.0.1]:SINKPORT, pushes N messages of SIZE bytes with
+# `smtp-source -s SESSIONS` (one SMTP session per message, client 127.0.0.1,
+# sender sender@corp.example → rcpt@partner.example) and measures the time until
+# smtp-sink has received all N (it runs with -M N and exits then).
+#
+# Cases: none (no milter), noop (bench/noopmilter, go-milter v0.5.0 answering
+# continue everywhere), mailseal (`mailseal serve --config FILE`; internal
+# domain corp.example, trusted 127.0.0.0/8, so it signs every message).
+#
+# Environment:
+#   N=2000          messages per case            SIZE=10240  payload bytes
+#   SESSIONS=10     parallel smtp-source sessions WARMUP=20  untimed messages first
+#   CASES="none noop mailseal"                    which cases, in order
+#   MAILSEAL=auto   auto: skip the mailseal case if ./cmd/mailseal does not build
+#                   or has no `serve`; yes: fail instead; no: skip it
+#   TIMEOUT=600     seconds to wait for one case's deliveries
+#   KEEP=1          keep the work dir (logs) afterwards
+# Needs root (Postfix master, smtp-sink -u nobody) and postfix, go on PATH.
+set -euo pipefail
+
+N=${N:-2000}
+SIZE=${SIZE:-10240}
+SESSIONS=${SESSIONS:-10}
+WARMUP=${WARMUP:-20}
+CASES=${CASES:-"none noop mailseal"}
+MAILSEAL=${MAILSEAL:-auto}
+TIMEOUT=${TIMEOUT:-600}
+KEEP=${KEEP:-0}
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PATH=$PATH:/usr/sbin:/sbin
+
+die() { echo "bench: $*" >&2; exit 1; }
+log() { echo "bench: $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (private Postfix master, smtp-sink -u nobody)"
+for c in postfix postqueue smtp-source smtp-sink go; do
+	command -v "$c" >/dev/null || die "$c not found (run scripts/install-deps.sh)"
+done
+
+WORK=$(mktemp -d /tmp/mailseal-bench.XXXXXX)
+chmod 0755 "$WORK"
+PF_DIRS=()
+PIDS=()
+
+cleanup() {
+	local rc=$?
+	set +e
+	for d in "${PF_DIRS[@]}"; do
+		stop_postfix "$d"
+	done
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null
+	done
+	if [ "$KEEP" = 1 ] || [ $rc != 0 ]; then
+		log "work dir kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_postfix() {
+	local d=$1 pid
+	[ -f "$d/queue/pid/master.pid" ] || return 0
+	pid=$(tr -d ' ' <"$d/queue/pid/master.pid")
+	postfix -c "$d/etc" stop >/dev/null 2>&1 || true
+	for _ in $(seq 100); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+# free_port: a loopback TCP port nobody listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+}
+
+wait_port() { # wait_port PORT SECONDS
+	local i
+	for i in $(seq $(($2 * 10))); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_postfix DIR SMTPPORT SINKPORT MILTER
+start_postfix() {
+	local d=$1 port=$2 sink=$3 milter=$4
+	mkdir -p "$d/etc" "$d/queue" "$d/data" "$d/log"
+	chmod 0755 "$d" "$d/etc" "$d/queue" "$d/data" "$d/log"
+	chown postfix "$d/data"
+	cat >"$d/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $d/queue
+data_directory = $d/data
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = mailseal-bench-$(basename "$d")
+maillog_file = $d/log/maillog
+maillog_file_prefixes = $d
+myhostname = mx.bench.test
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+relayhost = [127.0.0.1]:$sink
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+biff = no
+append_dot_mydomain = no
+in_flow_delay = 0
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+message_size_limit = 52428800
+milter_protocol = 6
+milter_default_action = tempfail
+milter_connect_timeout = 10s
+milter_command_timeout = 10s
+milter_content_timeout = 60s
+smtpd_milters = $milter
+EOF
+	cat >"$d/etc/master.cf" <<EOF
+127.0.0.1:$port inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+  -o message_size_limit=104857600
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+	# A main.cf younger than a second makes Postfix wait for it to settle.
+	touch -d '-10 seconds' "$d/etc/main.cf" "$d/etc/master.cf"
+	PF_DIRS+=("$d")
+	postfix -c "$d/etc" check || { cat "$d/log/maillog" 2>/dev/null; die "postfix check failed in $d"; }
+	postfix -c "$d/etc" start >/dev/null 2>&1 || { cat "$d/log/maillog" 2>/dev/null; die "postfix start failed in $d"; }
+	wait_port "$port" 15 || { cat "$d/log/maillog"; die "postfix not listening on $port"; }
+}
+
+# wait_pid PID SECONDS: wait for a child to exit; 1 on timeout.
+wait_pid() {
+	local pid=$1 deadline=$((SECONDS + $2))
+	while kill -0 "$pid" 2>/dev/null; do
+		[ $SECONDS -lt $deadline ] || return 1
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null || true
+	return 0
+}
+
+# sink PORT COUNT [DUMPDIR]: start smtp-sink that exits after COUNT messages; sets SINK_PID.
+sink() {
+	local args=(-u nobody -M "$2")
+	if [ -n "${3:-}" ]; then
+		mkdir -p "$3"
+		chown nobody "$3"
+		args+=(-d "$3/%H%M%S.")
+	fi
+	smtp-sink "${args[@]}" "127.0.0.1:$1" 1024 >"$WORK/sink-$1.log" 2>&1 &
+	SINK_PID=$!
+	PIDS+=("$SINK_PID")
+	wait_port "$1" 10 || die "smtp-sink did not start on $1"
+}
+
+now() { date +%s.%N; }
+
+declare -A RATE SUBMIT
+
+# run_case NAME MILTER_SPEC
+run_case() {
+	local name=$1 milter=$2
+	local d="$WORK/pf-$name" port sinkport t0 t1 t2 pid
+	port=$(free_port)
+	sinkport=$(free_port)
+	while [ "$sinkport" = "$port" ]; do sinkport=$(free_port); done
+	start_postfix "$d" "$port" "$sinkport" "$milter"
+
+	if [ "$WARMUP" -gt 0 ]; then
+		sink "$sinkport" "$WARMUP" "$WORK/dump-$name"
+		pid=$SINK_PID
+		smtp-source -s 2 -m "$WARMUP" -l "$SIZE" -f sender@corp.example -t rcpt@partner.example \
+			-M client.bench.test "127.0.0.1:$port" ||
+			{ tail -20 "$d/log/maillog"; die "$name: warm-up submission failed"; }
+		wait_pid "$pid" 60 || { tail -20 "$d/log/maillog"; die "$name: warm-up not delivered"; }
+		# The sink port is free again; Postfix will reconnect to the next sink.
+		sleep 0.2
+	fi
+
+	sink "$sinkport" "$N"
+	pid=$SINK_PID
+	t0=$(now)
+	smtp-source -s "$SESSIONS" -m "$N" -l "$SIZE" -f sender@corp.example -t rcpt@partner.example \
+		-M client.bench.test "127.0.0.1:$port" ||
+		{ tail -30 "$d/log/maillog"; die "$name: submission failed (see log above)"; }
+	t1=$(now)
+	if ! wait_pid "$pid" "$TIMEOUT"; then
+		postqueue -c "$d/etc" -p | tail -5
+		tail -30 "$d/log/maillog"
+		die "$name: not all $N messages reached smtp-sink within ${TIMEOUT}s"
+	fi
+	t2=$(now)
+	stop_postfix "$d"
+	RATE[$name]=$(awk -v n="$N" -v a="$t0" -v b="$t2" 'BEGIN { printf "%.1f", n / (b - a) }')
+	SUBMIT[$name]=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
+	printf 'bench: %-9s %8s msg/s end-to-end  (%s msg/s accepted by smtpd; %d msgs, %.1fs)\n' \
+		"$name" "${RATE[$name]}" "${SUBMIT[$name]}" "$N" "$(awk -v a="$t0" -v b="$t2" 'BEGIN { print b - a }')"
+}
+
+mkdir -p "$WORK/bin"
+log "work dir $WORK; N=$N SIZE=$SIZE SESSIONS=$SESSIONS WARMUP=$WARMUP"
+
+for c in $CASES; do
+	case $c in
+	none)
+		run_case none ""
+		;;
+	noop)
+		go build -o "$WORK/bin/noopmilter" ./bench/noopmilter
+		mport=$(free_port)
+		"$WORK/bin/noopmilter" -listen "127.0.0.1:$mport" >"$WORK/noopmilter.log" 2>&1 &
+		mpid=$!
+		PIDS+=("$mpid")
+		wait_port "$mport" 10 || { cat "$WORK/noopmilter.log"; die "noopmilter did not start"; }
+		run_case noop "inet:127.0.0.1:$mport"
+		kill "$mpid" 2>/dev/null || true
+		wait "$mpid" 2>/dev/null || true
+		;;
+	mailseal)
+		[ "$MAILSEAL" != no ] || { log "mailseal: skipped (MAILSEAL=no)"; continue; }
+		if ! go build -o "$WORK/bin/mailseal" ./cmd/mailseal >"$WORK/mailseal-build.log" 2>&1 ||
+			! "$WORK/bin/mailseal" serve --help >/dev/null 2>&1; then
+			[ "$MAILSEAL" = yes ] && { cat "$WORK/mailseal-build.log"; die "mailseal does not build or has no 'serve'"; }
+			log "mailseal: skipped (./cmd/mailseal does not build or has no 'serve' yet; MAILSEAL=yes to insist)"
+			continue
+		fi
+		mport=$(free_port)
+		aport=$(free_port)
+		mkdir -p "$WORK/mailseal-state"
+		cat >"$WORK/mailseal.yaml" <<EOF
+listen: inet:127.0.0.1:$mport
+admin_listen: 127.0.0.1:$aport
+state_dir: $WORK/mailseal-state
+internal_domains: [corp.example]
+trusted_networks: [127.0.0.0/8]
+EOF
+		"$WORK/bin/mailseal" serve --config "$WORK/mailseal.yaml" >"$WORK/mailseal.log" 2>&1 &
+		mpid=$!
+		PIDS+=("$mpid")
+		wait_port "$mport" 30 || { cat "$WORK/mailseal.log"; die "mailseal did not listen on $mport"; }
+		run_case mailseal "inet:127.0.0.1:$mport"
+		if [ "$WARMUP" -gt 0 ]; then
+			if grep -qil 'pkcs7-signature\|application/pgp-signature' "$WORK/dump-mailseal"/* 2>/dev/null; then
+				log "mailseal: warm-up messages arrived signed"
+			else
+				log "mailseal: WARNING: warm-up messages arrived unsigned"
+			fi
+		fi
+		kill "$mpid" 2>/dev/null || true
+		wait "$mpid" 2>/dev/null || true
+		;;
+	*) die "unknown case $c" ;;
+	esac
+done
+
+echo "bench: summary (N=$N, ${SIZE}-byte payload, $SESSIONS sessions, $(nproc) CPUs):"
+for c in none noop mailseal; do
+	if [ -n "${RATE[$c]:-}" ]; then printf 'bench:   %-9s %8s msg/s\n' "$c" "${RATE[$c]}"; fi
+done
+if [ -n "${RATE[noop]:-}" ] && [ -n "${RATE[none]:-}" ]; then
+	awk -v a="${RATE[noop]}" -v b="${RATE[none]}" 'BEGIN { printf "bench:   ratio noop/none     = %.2f\n", a / b }'
+fi
+if [ -n "${RATE[mailseal]:-}" ] && [ -n "${RATE[noop]:-}" ]; then
+	awk -v a="${RATE[mailseal]}" -v b="${RATE[noop]}" 'BEGIN { printf "bench:   ratio mailseal/noop = %.2f\n", a / b }'
+fi

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# scripts/install-deps.sh — make sure the system tools the tests need are there.
+#
+# Needed: postfix (postfix, postqueue, smtp-source, smtp-sink), swaks, openssl,
+# gpgsm, gpg, qpdf, script (util-linux/bsdutils), ps (procps).
+# Quiet and idempotent when everything is present. As root on Debian/Ubuntu it
+# installs what is missing with apt-get (Postfix with "No configuration", so
+# /etc/postfix stays unconfigured and no system Postfix is started; tests run
+# private instances with `postfix -c DIR`). Not root: lists what is missing and
+# exits 1. A Postfix already running on port 25 is left alone.
+set -euo pipefail
+
+PATH=$PATH:/usr/sbin:/sbin
+
+# command → Debian package
+declare -A PKG=(
+	[postfix]=postfix
+	[postqueue]=postfix
+	[smtp-source]=postfix
+	[smtp-sink]=postfix
+	[swaks]=swaks
+	[openssl]=openssl
+	[gpgsm]=gpgsm
+	[gpg]=gnupg
+	[gpg-agent]=gpg-agent
+	[qpdf]=qpdf
+	[script]=bsdutils
+	[ps]=procps
+)
+
+missing_cmds=()
+missing_pkgs=()
+for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps; do
+	if ! command -v "$cmd" >/dev/null 2>&1; then
+		missing_cmds+=("$cmd")
+		pkg=${PKG[$cmd]}
+		case " ${missing_pkgs[*]:-} " in
+		*" $pkg "*) ;;
+		*) missing_pkgs+=("$pkg") ;;
+		esac
+	fi
+done
+# CA certificates for anything that talks TLS to the outside (go mod download).
+if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
+	missing_pkgs+=(ca-certificates)
+fi
+
+if [ ${#missing_pkgs[@]} -eq 0 ]; then
+	exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing commands: ${missing_cmds[*]:-none}" >&2
+	echo "install-deps: install as root: apt-get install -y --no-install-recommends ${missing_pkgs[*]}" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "install-deps: missing ${missing_pkgs[*]} and no apt-get here; install them by hand" >&2
+	exit 1
+fi
+
+echo "install-deps: installing ${missing_pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if command -v debconf-set-selections >/dev/null 2>&1; then
+	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+	"${missing_pkgs[@]}" >/dev/null
+
+still=()
+for cmd in "${missing_cmds[@]}"; do
+	command -v "$cmd" >/dev/null 2>&1 || still+=("$cmd")
+done
+if [ ${#still[@]} -gt 0 ]; then
+	echo "install-deps: still missing after apt-get: ${still[*]}" >&2
+	exit 1
+fi
+echo "install-deps: done" >&2

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# scripts/test.sh — run all checks and tests (what CI runs via .ci/run).
+#
+#   bash scripts/test.sh            everything, integration tests against a real
+#                                   private Postfix included (needs root)
+#   TEST_ARGS="-run Foo" bash scripts/test.sh   extra go test arguments
+#
+# Steps: install system deps, gofmt, go vet, go build, go test -race.
+# Closing line: "test.sh: N passed, N failed, N skipped" (exit 0 only if all ok).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
+
+step() { printf '\n== %s\n' "$*"; }
+fail() {
+	echo "test.sh: FAILED: $*" >&2
+	echo "test.sh: 0 passed, 1 failed"
+	exit 1
+}
+
+command -v go >/dev/null || fail "go not found on PATH"
+
+step "install-deps"
+bash scripts/install-deps.sh || fail "scripts/install-deps.sh"
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files --cached --others --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go' -not -path './vendor/*'))
+if [ -n "$unformatted" ]; then
+	echo "$unformatted"
+	fail "gofmt: the files above need gofmt -w"
+fi
+
+step "go vet"
+go vet ./... || fail "go vet"
+
+step "go build"
+go build ./... || fail "go build"
+
+step "go test -race"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# A small summarizer for go test -json: prints what plain `go test` would
+# (package ok/FAIL lines, output of failed tests, build errors) plus counts.
+cat >"$work/summarize.go" <<'EOF'
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+type event struct {
+	Action, Package, Test, Output, ImportPath string
+}
+
+func main() {
+	buf := map[string][]string{}
+	var pass, failed, skip int
+	var failedNames []string
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 64<<20)
+	for in.Scan() {
+		var e event
+		if err := json.Unmarshal(in.Bytes(), &e); err != nil {
+			fmt.Println(in.Text()) // not JSON: pass through
+			continue
+		}
+		key := e.Package + " " + e.Test
+		switch e.Action {
+		case "build-output":
+			fmt.Print(e.Output)
+		case "output":
+			if e.Test == "" {
+				fmt.Print(e.Output)
+			} else {
+				buf[key] = append(buf[key], e.Output)
+			}
+		case "pass":
+			if e.Test != "" {
+				pass++
+				delete(buf, key)
+			}
+		case "skip":
+			if e.Test != "" {
+				skip++
+				delete(buf, key)
+			}
+		case "fail":
+			if e.Test != "" {
+				failed++
+				failedNames = append(failedNames, e.Package+"."+e.Test)
+				fmt.Print(strings.Join(buf[key], ""))
+				delete(buf, key)
+			}
+		}
+	}
+	// Tests that never finished (panic, timeout): show what they printed.
+	for k, out := range buf {
+		fmt.Printf("--- unfinished: %s\n%s", k, strings.Join(out, ""))
+	}
+	if len(failedNames) > 0 {
+		fmt.Println("\nfailed tests:")
+		for _, n := range failedNames {
+			fmt.Println("  " + n)
+		}
+	}
+	fmt.Printf("test.sh: %d passed, %d failed, %d skipped\n", pass, failed, skip)
+}
+EOF
+set +e
+# shellcheck disable=SC2086
+go test -race -count=1 -timeout 20m -json ${TEST_ARGS:-} ./... 2>&1 | go run "$work/summarize.go" | tee "$work/summary.txt" | grep -v '^test.sh: [0-9]* passed'
+rc=${PIPESTATUS[0]}
+set -e
+summary=$(grep '^test.sh: [0-9]* passed' "$work/summary.txt" | tail -1)
+echo
+if [ "$rc" -ne 0 ]; then
+	echo "test.sh: go test FAILED (exit $rc)"
+	# Make sure the closing line reports a failure even if go test died
+	# before any test was counted as failed (build error, timeout, panic).
+	case $summary in
+	*" 0 failed"*) summary=${summary/ 0 failed/ 1 failed} ;;
+	esac
+	echo "${summary:-test.sh: 0 passed, 1 failed}"
+	exit 1
+fi
+echo "test.sh: gofmt, vet, build and tests OK"
+echo "$summary"
