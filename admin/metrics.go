@@ -16,6 +16,7 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	issued   prometheus.Counter
 	reloads  *prometheus.CounterVec
+	rules    *prometheus.CounterVec
 }
 
 // NewMetrics registers mailseal's metrics (and the Go runtime's) in a new registry.
@@ -36,12 +37,16 @@ func NewMetrics() *Metrics {
 			Name: "mailseal_certificates_issued_total",
 			Help: "User certificates issued (on demand, by the renewer or by the CLI while this process ran).",
 		}),
+		rules: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mailseal_policy_decisions_total",
+			Help: "Per-recipient policy decisions, by deciding rule (\"defaults\" when none matched) and treatment.",
+		}, []string{"rule", "treatment"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailseal_config_reloads_total",
 			Help: "SIGHUP configuration reloads, by result (ok|error).",
 		}, []string{"result"}),
 	}
-	reg.MustRegister(m.messages, m.latency, m.issued, m.reloads,
+	reg.MustRegister(m.messages, m.latency, m.issued, m.reloads, m.rules,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -53,6 +58,14 @@ func (m *Metrics) ObserveMessage(direction, action, result string, elapsed time.
 	}
 	m.messages.WithLabelValues(direction, action, result).Inc()
 	m.latency.WithLabelValues(direction).Observe(elapsed.Seconds())
+}
+
+// ObserveDecision counts one recipient's decision.
+func (m *Metrics) ObserveDecision(rule, treatment string) {
+	if rule == "" {
+		rule = "defaults"
+	}
+	m.rules.WithLabelValues(rule, treatment).Inc()
 }
 
 // CertificateIssued counts one issuance.

@@ -7,6 +7,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/mailseal/mailseal/policy"
 )
 
 // Config is the whole daemon configuration.
@@ -21,7 +23,9 @@ type Config struct {
 	MasterKey       string       `mapstructure:"master_key"`
 	Store           StoreConfig  `mapstructure:"store"`
 	CA              CAConfig     `mapstructure:"ca"`
-	Policy          PolicyConfig `mapstructure:"policy"`
+	Reinject        string       `mapstructure:"reinject"`
+	SocketmapListen string       `mapstructure:"socketmap_listen"`
+	Policy          policy.Spec  `mapstructure:"policy"`
 	Milter          MilterConfig `mapstructure:"milter"`
 	Log             LogConfig    `mapstructure:"log"`
 	Source          string       `mapstructure:"-"` // file the config came from, "" for embedded defaults
@@ -42,11 +46,6 @@ type CAConfig struct {
 	RenewBefore   time.Duration `mapstructure:"renew_before"`
 	RenewInterval time.Duration `mapstructure:"renew_interval"`
 	CRLURL        string        `mapstructure:"crl_url"`
-}
-
-// PolicyConfig holds the global outbound defaults.
-type PolicyConfig struct {
-	Sign string `mapstructure:"sign"`
 }
 
 // MilterConfig tunes the milter connection handling.

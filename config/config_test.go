@@ -92,6 +92,37 @@ milter:
 	}
 }
 
+func TestPolicyRulesLoad(t *testing.T) {
+	p := writeFile(t, `
+policy:
+  encrypt: opportunistic
+  fallback: reject
+  confidential:
+    subject_tags: ["[geheim]"]
+    sensitivity: false
+  rules:
+    - name: partner-x
+      recipients: ["*@partner.example"]
+      encrypt: required
+      require_tls: true
+    - name: bank
+      direction: inbound
+      senders: ["*@bank.example"]
+      require_tls: true
+`)
+	cfg, err := load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Policy.Rules
+	if len(r) != 2 || r[0].Name != "partner-x" || !r[0].RequireTLS || r[0].Encrypt != "required" || r[1].Direction != "inbound" {
+		t.Fatalf("rules = %+v", r)
+	}
+	if cfg.Policy.Fallback != "reject" || cfg.Policy.Confidential.Sensitivity || cfg.Policy.Confidential.SubjectTags[0] != "[geheim]" {
+		t.Fatalf("policy = %+v", cfg.Policy)
+	}
+}
+
 func TestEnvOverrides(t *testing.T) {
 	t.Setenv("MAILSEAL_INTERNAL_DOMAINS", "a.example,b.example")
 	t.Setenv("MAILSEAL_CA_VALIDITY", "4380h")
@@ -118,7 +149,11 @@ func TestProblemsNameTheKey(t *testing.T) {
 		{"bad socket", "listen: 127.0.0.1:8891\n", nil, []string{`config: listen: "127.0.0.1:8891" is not inet:HOST:PORT`}},
 		{"bad domain", "internal_domains: [\"corp example\"]\n", nil, []string{`config: internal_domains: "corp example" is not a domain name`}},
 		{"bad network", "trusted_networks: [10.0.0.0/33]\n", nil, []string{`config: trusted_networks: "10.0.0.0/33"`}},
-		{"bad enum", "policy:\n  sign: sometimes\n", nil, []string{`config: policy.sign: "sometimes" is not one of always, never`}},
+		{"bad enum", "policy:\n  sign: sometimes\n", nil, []string{`config: policy.sign: "sometimes" is not one of always, confidential, never`}},
+		{"rule field typo", "policy:\n  rules:\n    - name: x\n      recipents: [\"*@p.example\"]\n", nil, []string{`config: policy.rules[0].recipents: unknown key (did you mean "recipients"?)`}},
+		{"rule bad value", "policy:\n  rules:\n    - name: x\n      recipients: [\"*@p.example\"]\n      encrypt: sometimes\n", nil, []string{`config: policy.rules[0].encrypt: "sometimes"`}},
+		{"rule not a mapping", "policy:\n  rules: [x]\n", nil, []string{`config: policy.rules[0]`}},
+		{"bad reinject", "reinject: 10026\n", nil, []string{`config: reinject: expected`}},
 		{"renew after validity", "ca:\n  validity: 24h\n  renew_before: 48h\n", nil, []string{"config: ca.renew_before: must be positive and shorter"}},
 		{"postgres not yet", "store:\n  driver: postgres\n", nil, []string{"config: store.driver: postgres is not supported"}},
 		{"bad master key", "master_key: abc\n", nil, []string{"config: master_key: must be 32 bytes"}},

@@ -30,10 +30,25 @@ func WriteExample(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "%s# %s (%s)\n", indent, k.Doc, k.Type)
 		fmt.Fprintf(&b, "%s%s: %s\n", indent, leaf, yamlValue(k.Default))
+		if k.Name == "policy.rules" {
+			b.WriteString(ruleExample)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+const ruleExample = `  # Example rules (first match wins per recipient):
+  #   - name: partner-x
+  #     recipients: ["*@partner.example"]
+  #     encrypt: required
+  #     fallback: reject
+  #     require_tls: true
+  #   - name: bank
+  #     direction: inbound
+  #     senders: ["*@bank.example"]
+  #     require_tls: true
+`
 
 func yamlValue(v any) string {
 	switch x := v.(type) {
@@ -45,6 +60,8 @@ func yamlValue(v any) string {
 		return "[" + strings.Join(q, ", ") + "]"
 	case string:
 		return fmt.Sprintf("%q", x)
+	case []map[string]any:
+		return "[]"
 	}
 	return fmt.Sprint(v)
 }

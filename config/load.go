@@ -13,6 +13,8 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+
+	"github.com/mailseal/mailseal/policy"
 )
 
 // EnvPrefix prefixes every environment override.
@@ -79,6 +81,7 @@ func load(file string, environ []string) (*Config, error) {
 			return nil, Problems{{Message: fmt.Sprintf("cannot read %s: %v", file, oneLine(err))}}
 		}
 		problems = append(problems, unknownKeys(v)...)
+		problems = append(problems, unknownRuleKeys(v.Get("policy.rules"))...)
 	}
 	problems = append(problems, unknownEnv(environ)...)
 
@@ -104,7 +107,8 @@ func decodeKey(v *viper.Viper, name string, cfg *Config) error {
 	}
 	target := reflect.New(field.Type())
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result: target.Interface(),
+		Result:           target.Interface(),
+		WeaklyTypedInput: false,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			byteSizeHook,
 			durationHook,
@@ -220,6 +224,45 @@ func unknownKeys(v *viper.Viper) Problems {
 		ps = append(ps, Problem{Key: key, Message: msg})
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
+	return ps
+}
+
+// unknownRuleKeys checks the fields of each policy rule, which the key table
+// cannot list: a misspelt "recipents" must not silently widen a rule.
+func unknownRuleKeys(raw any) Problems {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil
+	}
+	fields := map[string]Key{}
+	t := reflect.TypeOf(policy.RuleSpec{})
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("mapstructure")
+		fields[name] = Key{Name: name}
+	}
+	var ps Problems
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			ps = append(ps, Problem{Key: fmt.Sprintf("policy.rules[%d]", i), Message: "must be a mapping with name, senders/recipients and actions"})
+			continue
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if _, ok := fields[strings.ToLower(k)]; ok {
+				continue
+			}
+			msg := "unknown key"
+			if s := suggest(strings.ToLower(k), fields); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			ps = append(ps, Problem{Key: fmt.Sprintf("policy.rules[%d].%s", i, k), Message: msg})
+		}
+	}
 	return ps
 }
 

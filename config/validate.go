@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mailseal/mailseal/policy"
 )
 
 // Validate checks every key and normalises values (lower-case domains,
@@ -78,10 +80,17 @@ func (c *Config) Validate() Problems {
 			bad("ca.crl_url", "%q is not an http(s) URL", c.CA.CRLURL)
 		}
 	}
-	switch c.Policy.Sign {
-	case "always", "never":
-	default:
-		bad("policy.sign", "%q is not one of always, never", c.Policy.Sign)
+	if _, problems := policy.Compile(c.Policy); len(problems) > 0 {
+		for _, p := range problems {
+			bad(p.Key, "%s", p.Message)
+		}
+	}
+	for _, k := range []struct{ key, addr string }{{"reinject", c.Reinject}, {"socketmap_listen", c.SocketmapListen}} {
+		if k.addr != "" {
+			if _, _, err := net.SplitHostPort(k.addr); err != nil {
+				bad(k.key, "%q is not host:port", k.addr)
+			}
+		}
 	}
 	if c.Milter.SpoolMemory < 0 {
 		bad("milter.spool_memory", "must not be negative")

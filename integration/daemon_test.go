@@ -45,6 +45,10 @@ type daemon struct {
 	StateDir   string
 	Listen     string // host:port of the milter
 	Admin      string
+	Socketmap  string // host:port of the TLS policy socketmap
+	// ReinjectPort is the port the Postfix of the test must open without
+	// milters (postfixtest.Options.ReinjectPort) for split copies.
+	ReinjectPort int
 	logFile    string
 
 	mu  sync.Mutex
@@ -61,9 +65,12 @@ var (
 
 const authservID = "mx.corp.example"
 
-func baseConfig(listen, admin, state string) string {
+// BaseConfig is the test config; tests append keys (e.g. a policy block).
+func (d *daemon) BaseConfig() string {
 	return fmt.Sprintf(`listen: inet:%s
 admin_listen: %s
+socketmap_listen: %s
+reinject: 127.0.0.1:%d
 state_dir: %s
 authserv_id: %s
 internal_domains: [corp.example]
@@ -72,7 +79,7 @@ ca:
   key_type: rsa-2048
 log:
   level: debug
-`, listen, admin, state, authservID)
+`, d.Listen, d.Admin, d.Socketmap, d.ReinjectPort, d.StateDir, authservID)
 }
 
 func newDaemon(t *testing.T) *daemon {
@@ -85,9 +92,11 @@ func newDaemon(t *testing.T) *daemon {
 		StateDir:   filepath.Join(dir, "state"),
 		Listen:     fmt.Sprintf("127.0.0.1:%d", postfixtest.FreePort(t)),
 		Admin:      fmt.Sprintf("127.0.0.1:%d", postfixtest.FreePort(t)),
+		Socketmap:  fmt.Sprintf("127.0.0.1:%d", postfixtest.FreePort(t)),
 		logFile:    filepath.Join(dir, "mailseal.log"),
 	}
-	d.WriteConfig(baseConfig(d.Listen, d.Admin, d.StateDir))
+	d.ReinjectPort = postfixtest.FreePort(t)
+	d.WriteConfig(d.BaseConfig())
 	t.Cleanup(func() {
 		d.Stop()
 		if t.Failed() {
@@ -98,6 +107,11 @@ func newDaemon(t *testing.T) *daemon {
 }
 
 func (d *daemon) MilterSocket() string { return "inet:" + d.Listen }
+
+// PostfixOptions are the harness options for a Postfix that uses this daemon.
+func (d *daemon) PostfixOptions() postfixtest.Options {
+	return postfixtest.Options{Milter: d.MilterSocket(), ReinjectPort: d.ReinjectPort}
+}
 
 func (d *daemon) WriteConfig(body string) {
 	d.t.Helper()

@@ -67,7 +67,7 @@ func randomBytes(t *testing.T, n int) []byte {
 func setup(t *testing.T) (*daemon, *postfixtest.Instance) {
 	d := newDaemon(t)
 	d.Start()
-	pf := postfixtest.Start(t, postfixtest.Options{Milter: d.MilterSocket()})
+	pf := postfixtest.Start(t, d.PostfixOptions())
 	return d, pf
 }
 
@@ -302,7 +302,7 @@ func TestReloadWithBrokenConfigKeepsMailFlowing(t *testing.T) {
 	}
 	sendAndVerify("alice@corp.example", "r1@partner.example")
 
-	good := baseConfig(d.Listen, d.Admin, d.StateDir)
+	good := d.BaseConfig()
 	d.WriteConfig(good + "lisen: typo\n")
 	d.Signal(syscall.SIGHUP)
 	d.WaitLog("reload failed, keeping the running configuration", 10*time.Second)

@@ -17,11 +17,23 @@ type editor interface {
 	ChangeHeader(index int, name, value string) error
 	AddHeader(name, value string) error
 	ReplaceBody(body []byte) error
+	DeleteRecipient(r string) error
 }
 
 // applyResult sends the header diff, then the body chunks back to back:
 // Postfix refuses other edits between body replacement packets.
 func applyResult(e editor, tx *Transaction, res Result) error {
+	for _, r := range res.DeleteRecipients {
+		if err := e.DeleteRecipient(r); err != nil {
+			return fmt.Errorf("delete recipient %s: %w", r, err)
+		}
+	}
+	// Value changes first: they name instances by the original numbering.
+	for _, c := range res.ChangeHeaders {
+		if err := e.ChangeHeader(c.Index, c.Name, c.Value); err != nil {
+			return fmt.Errorf("change header %s[%d]: %w", c.Name, c.Index, err)
+		}
+	}
 	dels := append([]HeaderRef(nil), res.DeleteHeaders...)
 	// After a deletion Postfix renumbers that name's instances: go from the
 	// highest index down so every index still names the header we meant.

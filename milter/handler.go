@@ -2,9 +2,9 @@ package milter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"sync/atomic"
 
@@ -23,28 +23,56 @@ type Identities interface {
 	SigningIdentity(ctx context.Context, email string) (*certs.Identity, bool, error)
 }
 
+// Reinjector hands a processed copy to Postfix on a listener without milters.
+type Reinjector interface {
+	Send(ctx context.Context, from string, rcpts []string, msg []byte) error
+}
+
 // Settings are the reloadable parts of the configuration the processor needs.
 type Settings struct {
-	Policy     policy.Settings
+	Policy     policy.Settings // who may be signed for
+	Engine     *policy.Engine  // rules: what each recipient gets
 	AuthservID string
 }
 
-// Processor is mailseal's Handler: strip forged verdict headers, decide, sign.
+// Processor is mailseal's Handler: strip forged verdict headers, decide per
+// recipient, protect each group's copy, split when groups differ.
 type Processor struct {
 	settings atomic.Pointer[Settings]
 	ids      Identities
+	reinject Reinjector // nil: a message that needs splitting is tempfailed
+	sent     *sentCopies
 	log      *slog.Logger
 }
 
 // NewProcessor returns a processor; SetSettings may swap settings at any time.
-func NewProcessor(s *Settings, ids Identities, log *slog.Logger) *Processor {
-	p := &Processor{ids: ids, log: log}
+func NewProcessor(s *Settings, ids Identities, reinject Reinjector, log *slog.Logger) *Processor {
+	p := &Processor{ids: ids, reinject: reinject, sent: newSentCopies(), log: log}
 	p.settings.Store(s)
 	return p
 }
 
+// Settings returns the settings in force.
+func (p *Processor) Settings() *Settings { return p.settings.Load() }
+
 // SetSettings atomically replaces the settings used for the next message.
 func (p *Processor) SetSettings(s *Settings) { p.settings.Store(s) }
+
+// Recipient refuses a recipient at RCPT time when the rules alone decide
+// that mail to it can never be delivered (encryption required, no key, no
+// fallback), so the sender learns it before sending the data.
+func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string) Reply {
+	set := p.settings.Load()
+	dir := policy.Inbound
+	if set.Policy.Authorised(tx.From, tx.AuthUser, tx.Client.Addr) {
+		dir = policy.Outbound
+	}
+	if rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, policy.KeyAvailability{}); rej != nil {
+		p.log.Info("recipient refused", "from", tx.From, "rcpt", rcpt, "rule", rej.Rule, "reply", rej.Text)
+		return Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}
+	}
+	return Reply{}
+}
 
 // Handle implements Handler.
 func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
@@ -72,134 +100,148 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	})
 	res.Direction = plan.Direction.String()
 
-	if !plan.Sign {
-		// Nothing but the stripping is done: the message leaves as it came,
-		// and the reason goes to the log, not to the recipient.
-		res.Action, res.Detail = "none", plan.Reason
-		p.logDecision(tx, res)
-		return res
+	ev := set.Engine.Evaluate(policy.Input{
+		Direction:       plan.Direction,
+		Sender:          tx.From,
+		Recipients:      recipients(tx.Rcpts, kept),
+		Subject:         firstValue(kept, "Subject"),
+		Headers:         policyHeaders(kept),
+		ClientTLS:       tx.Client.TLSVersion != "",
+		SignerAvailable: plan.Sign,
+	})
+	res.Decisions = ev.Decisions
+	if v := ev.RequireTLSInboundViolation; v != nil {
+		return p.refuse(tx, res, Reply{Code: v.Code, Enhanced: v.Enhanced, Text: v.Text}, "rule "+v.Rule)
 	}
-	if err := p.sign(ctx, tx, kept, plan.Signer, set, &res); err != nil {
-		// Never deliver unsigned what must be signed: a failure without a
-		// permanent cause is a tempfail, and the client retries.
-		if res.Reply.Accepted() {
-			res.Reply = TempFail("4.7.1", "Your message could not be signed right now; please try again later")
-		}
-		res.Action, res.Detail = "tempfailed", err.Error()
-		if res.Reply.Code >= 500 {
-			res.Action = "rejected"
-		}
-		res.DeleteHeaders, res.AddHeaders, res.Body = nil, nil, nil
+	if len(ev.Rejections) > 0 {
+		return p.refuse(tx, res, rejectionReply(ev.Rejections), "policy")
 	}
+
+	m := &original{tx: tx, kept: kept, authservID: set.AuthservID, signer: plan.Signer}
+	if ev.SubjectChanged {
+		m.subject = &HeaderChange{Name: "Subject", Index: 1, Value: encodeSubject(ev.CleanSubject)}
+	}
+	encrypted := isEncrypted(contentType)
+	copies := make([]*content, len(ev.Groups))
+	for i, g := range ev.Groups {
+		if encrypted {
+			// The sender's own end-to-end encryption satisfies any policy.
+			g.Treatment, g.Sign = policy.TreatPlain, false
+		}
+		c, reply, err := p.render(ctx, m, g)
+		if err != nil {
+			return p.fail(tx, res, reply, err)
+		}
+		copies[i] = c
+	}
+	if len(copies) == 0 {
+		return p.refuse(tx, res, Reject(550, "5.1.1", "no recipient is left for this message"), "no groups")
+	}
+
+	// One group stays in this transaction; every other group's copy goes
+	// back to Postfix first. Only when all copies are handed over is the
+	// message accepted; any failure tempfails it all, and copies already
+	// handed over are remembered so the client's retry does not send them twice.
+	for i := 1; i < len(ev.Groups); i++ {
+		if err := p.inject(ctx, m, ev.Groups[i], copies[i]); err != nil {
+			return p.fail(tx, res, TempFail("4.3.0", "Your message could not be split for its recipients right now; please try again later"), err)
+		}
+		res.DeleteRecipients = append(res.DeleteRecipients, ev.Groups[i].Recipients...)
+	}
+	in := copies[0]
+	res.ChangeHeaders = in.changes
+	res.DeleteHeaders = append(res.DeleteHeaders, in.deletes...)
+	res.AddHeaders = append(res.AddHeaders, in.adds...)
+	res.Body = in.body
+	res.Action, res.Detail = summarise(ev.Groups, copies), plan.Reason
 	p.logDecision(tx, res)
 	return res
 }
 
-// sign replaces the message content by a multipart/signed entity. Any error
-// means the message must not leave: the caller turns it into a 4xx/5xx.
-func (p *Processor) sign(ctx context.Context, tx *Transaction, kept []Header, signer string, set *Settings, res *Result) error {
-	if tx.SpoolErr != nil {
-		if tx.TooBig() {
-			res.Reply = Reject(552, "5.3.4", "Message too big to be signed by this gateway")
-			return tx.SpoolErr
-		}
-		return fmt.Errorf("spool: %w", tx.SpoolErr)
-	}
-	id, _, err := p.ids.SigningIdentity(ctx, signer)
-	if err != nil {
-		return fmt.Errorf("certificate for %s: %w", signer, err)
-	}
-	s, err := smime.NewSigner(id.Key, id.Cert, id.Chain)
-	if err != nil {
-		return fmt.Errorf("signer for %s: %w", signer, err)
-	}
-	var fields []smime.HeaderField
-	for _, h := range kept {
-		if isContentHeader(h.Name) {
-			fields = append(fields, smime.HeaderField{Name: h.Name, Value: h.Value})
-		}
-	}
-	body, err := tx.Body()
-	if err != nil {
-		return fmt.Errorf("read spool: %w", err)
-	}
-	signed, err := s.Sign(fields, body)
-	switch {
-	case errors.Is(err, smime.ErrMalformed):
-		res.Reply = Reject(554, "5.6.0", "Your message could not be signed because its MIME structure is malformed")
-		return err
-	case errors.Is(err, smime.ErrTooLarge):
-		res.Reply = Reject(552, "5.3.4", "Message too big to be signed by this gateway")
-		return err
-	case err != nil:
-		return fmt.Errorf("sign for %s: %w", signer, err)
-	}
+// refuse answers the whole message with a policy refusal.
+func (p *Processor) refuse(tx *Transaction, res Result, r Reply, why string) Result {
+	res.Reply, res.Action, res.Detail = r, "rejected", why
+	res.DeleteHeaders, res.ChangeHeaders, res.AddHeaders, res.Body, res.DeleteRecipients = nil, nil, nil, nil, nil
+	p.logDecision(tx, res)
+	return res
+}
 
-	// Content headers move inside the signed entity; the outer message keeps
-	// From/To/Subject/Date/Message-ID and gets the multipart/signed type.
-	res.DeleteHeaders = append(res.DeleteHeaders, HeaderRefs(kept, func(h Header) bool { return isContentHeader(h.Name) })...)
-	res.AddHeaders = append(res.AddHeaders,
-		Header{"MIME-Version", "1.0"},
-		Header{"Content-Type", foldParams(signed.ContentType)},
-		Header{TraceHeader, fmt.Sprintf("%s; signed; signer=%s; serial=%s", set.AuthservID, signer, id.Cert.SerialNumber.Text(16))},
-	)
-	res.Body = signed.Body
-	res.Action, res.Detail = "signed", "signer="+signer
-	return nil
+// fail turns an error into a refusal: the given reply, else a tempfail.
+// Mail that must be protected never leaves unprotected because of an error.
+func (p *Processor) fail(tx *Transaction, res Result, r Reply, err error) Result {
+	if r.Accepted() {
+		r = TempFail("4.7.1", "Your message could not be signed right now; please try again later")
+	}
+	res.Reply, res.Detail = r, err.Error()
+	res.Action = "tempfailed"
+	if r.Code >= 500 {
+		res.Action = "rejected"
+	}
+	res.DeleteHeaders, res.ChangeHeaders, res.AddHeaders, res.Body, res.DeleteRecipients = nil, nil, nil, nil, nil
+	p.logDecision(tx, res)
+	return res
+}
+
+// rejectionReply folds per-recipient refusals into the one reply end of data
+// allows: the first sentence, and how many more recipients were refused.
+func rejectionReply(rs []policy.Rejection) Reply {
+	r := Reply{Code: rs[0].Code, Enhanced: rs[0].Enhanced, Text: rs[0].Text}
+	if n := len(rs) - 1; n > 0 {
+		r.Text += fmt.Sprintf(" (and %d more recipient(s) refused for the same reason)", n)
+	}
+	return r
 }
 
 func (p *Processor) logDecision(tx *Transaction, res Result) {
+	var ds []string
+	for _, d := range res.Decisions {
+		rule := d.Rule
+		if rule == "" {
+			rule = "defaults"
+		}
+		t := d.Treatment.String()
+		if d.Sign && d.Treatment != policy.TreatSign {
+			t += "+sign"
+		}
+		ds = append(ds, fmt.Sprintf("%s=%s(%s)", d.Recipient, t, rule))
+	}
 	p.log.Info("message",
 		"queue_id", tx.QueueID, "from", tx.From, "rcpts", len(tx.Rcpts),
 		"direction", res.Direction, "action", res.Action, "detail", res.Detail,
-		"reply", res.Reply.String(), "deleted_headers", len(res.DeleteHeaders))
+		"decisions", strings.Join(ds, " "), "copies", len(res.DeleteRecipients),
+		"reply", res.Reply.String())
 }
 
-// isOwnHeader matches headers only mailseal may write: X-Mailseal-* and
-// Authentication-Results carrying our authserv-id.
-func isOwnHeader(h Header, authservID string) bool {
-	name := strings.ToLower(h.Name)
-	if name == "x-mailseal" || strings.HasPrefix(name, "x-mailseal-") {
-		return true
-	}
-	if name != "authentication-results" {
-		return false
-	}
-	id := strings.TrimLeft(h.Value, " \t\r\n")
-	if i := strings.IndexAny(id, "; \t\r\n("); i >= 0 {
-		id = id[:i]
-	}
-	return strings.EqualFold(id, authservID)
-}
-
-func isContentHeader(name string) bool {
-	n := strings.ToLower(name)
-	return strings.HasPrefix(n, "content-") || n == "mime-version"
-}
-
-func values(hs []Header, name string) []string {
-	var out []string
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
-			out = append(out, h.Value)
-		}
+func recipients(rcpts []string, headers []Header) []policy.Recipient {
+	visible := visibleRecipients(headers)
+	out := make([]policy.Recipient, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = policy.Recipient{Address: r, Bcc: !visible[strings.ToLower(r)]}
 	}
 	return out
 }
 
-func firstValue(hs []Header, name string) string {
-	if v := values(hs, name); len(v) > 0 {
-		return v[0]
+func policyHeaders(hs []Header) []policy.Header {
+	out := make([]policy.Header, len(hs))
+	for i, h := range hs {
+		out[i] = policy.Header{Name: h.Name, Value: h.Value}
 	}
-	return ""
+	return out
 }
 
-// foldParams folds a long structured header value before its parameters so
-// no header line exceeds 78 characters needlessly.
-func foldParams(v string) string {
-	if len(v) <= 60 {
-		return v
+// summarise names what happened, e.g. "signed" or "split:sign+plain".
+func summarise(groups []policy.Group, copies []*content) string {
+	if len(groups) == 1 {
+		return copies[0].action
 	}
-	parts := strings.Split(v, "; ")
-	return strings.Join(parts, ";\n\t")
+	seen := map[string]bool{}
+	var kinds []string
+	for _, c := range copies {
+		if !seen[c.action] {
+			seen[c.action] = true
+			kinds = append(kinds, c.action)
+		}
+	}
+	sort.Strings(kinds)
+	return "split:" + strings.Join(kinds, "+")
 }

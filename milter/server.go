@@ -19,6 +19,9 @@ import (
 // Handler decides what happens to one message. It must not panic; the
 // server recovers anyway and tempfails the message.
 type Handler interface {
+	// Recipient may refuse one recipient at RCPT time; tx holds what is
+	// known then (client, sender, AUTH). The zero Reply accepts it.
+	Recipient(ctx context.Context, tx *Transaction, rcpt string) Reply
 	Handle(ctx context.Context, tx *Transaction) Result
 }
 

@@ -23,6 +23,13 @@ type recordingHandler struct {
 	block  chan struct{} // when set, Handle waits for it
 }
 
+func (h *recordingHandler) Recipient(ctx context.Context, tx *Transaction, rcpt string) Reply {
+	if strings.HasPrefix(rcpt, "refuse") {
+		return Reject(550, "5.7.1", "<"+rcpt+"> refused by test")
+	}
+	return Reply{}
+}
+
 func (h *recordingHandler) Handle(ctx context.Context, tx *Transaction) Result {
 	if h.block != nil {
 		<-h.block

@@ -76,8 +76,18 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 }
 
 func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.withMessage(func(msg *message) { msg.rcpts = append(msg.rcpts, rcpt) })
 	s.captureMacros(m.Macros)
+	var tx *Transaction
+	s.withMessage(func(msg *message) {
+		tx = &Transaction{QueueID: msg.queueID, Client: s.client, AuthUser: msg.authUser, AuthType: msg.authType, From: msg.from}
+	})
+	if tx != nil {
+		// Refusing here refuses only this recipient; Postfix keeps the others.
+		if r := s.srv.checkRecipient(tx, rcpt); !r.Accepted() {
+			return replyResponse(r), nil
+		}
+	}
+	s.withMessage(func(msg *message) { msg.rcpts = append(msg.rcpts, rcpt) })
 	return gomilter.RespContinue, nil
 }
 
@@ -218,6 +228,20 @@ func (srv *Server) handle(tx *Transaction) (res Result) {
 		}
 	}()
 	return srv.handler.Handle(ctx, tx)
+}
+
+// checkRecipient runs the handler's RCPT check behind recover; a failure
+// there tempfails the recipient rather than letting it through unchecked.
+func (srv *Server) checkRecipient(tx *Transaction, rcpt string) (r Reply) {
+	ctx, cancel := context.WithTimeout(context.Background(), srv.opts.HandleTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			srv.opts.Logger.Error("milter: recipient check panic", "rcpt", rcpt, "panic", v, "stack", string(debug.Stack()))
+			r = TempFail("4.3.0", "the mail filter failed on this recipient; please try again later")
+		}
+	}()
+	return srv.handler.Recipient(ctx, tx, rcpt)
 }
 
 func replyResponse(r Reply) gomilter.Response {

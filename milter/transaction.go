@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+
+	"github.com/mailseal/mailseal/policy"
 )
 
 // Client is what Postfix told us about the SMTP client; it lives as long as
@@ -56,6 +58,13 @@ type HeaderRef struct {
 	Index int
 }
 
+// HeaderChange replaces the value of one header instance.
+type HeaderChange struct {
+	Name  string
+	Index int
+	Value string
+}
+
 // Reply is the SMTP answer for a message. The zero Reply accepts it.
 type Reply struct {
 	Code     int    // 4xx or 5xx
@@ -85,11 +94,16 @@ func Reject(code int, enhanced, text string) Reply {
 // end of data, and only when Reply accepts it.
 type Result struct {
 	Reply         Reply
+	ChangeHeaders []HeaderChange
 	DeleteHeaders []HeaderRef
 	AddHeaders    []Header
 	Body          []byte // nil: body unchanged
+	// DeleteRecipients leave this transaction: their copies were re-injected.
+	// Spelt exactly as RCPT gave them, as Postfix requires.
+	DeleteRecipients []string
 	// Log fields describing the outcome for metrics and the decision log.
 	Direction string // inbound | outbound
 	Action    string // signed | none | rejected | tempfailed
 	Detail    string
+	Decisions []policy.RecipientDecision
 }

@@ -74,12 +74,8 @@ func Decide(s *Settings, f Facts) Plan {
 	if !s.IsInternal(sender) {
 		return Plan{Reason: "sender is not in internal_domains"}
 	}
-	if auth := strings.ToLower(strings.TrimSpace(f.AuthUser)); auth != "" {
-		if auth != sender {
-			return Plan{Reason: "client authenticated as " + auth + ", not as the envelope sender"}
-		}
-	} else if !s.trusted(f.ClientAddr) {
-		return Plan{Reason: "client neither authenticated nor in trusted_networks"}
+	if reason := s.unauthorised(sender, f.AuthUser, f.ClientAddr); reason != "" {
+		return Plan{Reason: reason}
 	}
 	if len(f.FromHeaders) != 1 {
 		return Plan{Reason: "message must have exactly one From: header"}
@@ -99,6 +95,27 @@ func Decide(s *Settings, f Facts) Plan {
 		plan.Reason = "authorised internal sender"
 	}
 	return plan
+}
+
+// Authorised reports whether a client may send as sender, from what is known
+// at RCPT time: an internal sender, and SMTP AUTH as exactly that address or
+// no AUTH from a trusted network. Decide adds the From: header check.
+func (s *Settings) Authorised(sender, authUser string, client netip.Addr) bool {
+	sender = strings.ToLower(strings.TrimSpace(sender))
+	return sender != "" && s.IsInternal(sender) && s.unauthorised(sender, authUser, client) == ""
+}
+
+func (s *Settings) unauthorised(sender, authUser string, client netip.Addr) string {
+	if auth := strings.ToLower(strings.TrimSpace(authUser)); auth != "" {
+		if auth != sender {
+			return "client authenticated as " + auth + ", not as the envelope sender"
+		}
+		return ""
+	}
+	if !s.trusted(client) {
+		return "client neither authenticated nor in trusted_networks"
+	}
+	return ""
 }
 
 // IsInternal reports whether addr's domain is an internal domain or below one.

@@ -19,6 +19,8 @@ import (
 	"github.com/mailseal/mailseal/config"
 	"github.com/mailseal/mailseal/milter"
 	"github.com/mailseal/mailseal/policy"
+	"github.com/mailseal/mailseal/reinject"
+	"github.com/mailseal/mailseal/socketmap"
 )
 
 func newServeCommand(cfgPath func() string) *cobra.Command {
@@ -36,19 +38,24 @@ func newServeCommand(cfgPath func() string) *cobra.Command {
 	}
 }
 
-func settingsFrom(cfg *config.Config) *milter.Settings {
-	sign := policy.SignAlways
-	if cfg.Policy.Sign == "never" {
-		sign = policy.SignNever
+// settingsFrom builds the processor's settings; config.Load has validated
+// the policy, so Compile cannot fail here.
+func settingsFrom(cfg *config.Config) (*milter.Settings, error) {
+	engine, problems := policy.Compile(cfg.Policy)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("policy: %s", problems[0])
 	}
 	return &milter.Settings{
 		AuthservID: cfg.AuthservID,
+		Engine:     engine,
 		Policy: policy.Settings{
 			InternalDomains: append([]string(nil), cfg.InternalDomains...),
 			TrustedNetworks: cfg.TrustedPrefixes(),
-			Sign:            sign,
+			// Whether to sign is the engine's decision (policy.sign and
+			// rules); Decide only answers whether we may sign for the sender.
+			Sign: policy.SignAlways,
 		},
-	}
+	}, nil
 }
 
 func serve(parent context.Context, cfg *config.Config) error {
@@ -66,7 +73,15 @@ func serve(parent context.Context, cfg *config.Config) error {
 	}
 	defer mgr.Close()
 
-	proc := milter.NewProcessor(settingsFrom(cfg), mgr, log)
+	settings, err := settingsFrom(cfg)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	var reinjector milter.Reinjector
+	if cfg.Reinject != "" {
+		reinjector = &reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID}
+	}
+	proc := milter.NewProcessor(settings, mgr, reinjector, log)
 	srv := milter.NewServer(proc, milter.Options{
 		ReadTimeout:    cfg.Milter.ReadTimeout,
 		WriteTimeout:   cfg.Milter.WriteTimeout,
@@ -82,6 +97,9 @@ func serve(parent context.Context, cfg *config.Config) error {
 				result = "tempfail"
 			}
 			metrics.ObserveMessage(res.Direction, res.Action, result, elapsed)
+			for _, d := range res.Decisions {
+				metrics.ObserveDecision(d.Rule, d.Treatment.String())
+			}
 		},
 	})
 
@@ -115,6 +133,26 @@ func serve(parent context.Context, cfg *config.Config) error {
 	}
 	go mgr.RunRenewer(ctx, cfg.CA.RenewInterval)
 
+	var tlsMap *socketmap.Server
+	if cfg.SocketmapListen != "" {
+		sln, err := net.Listen("tcp", cfg.SocketmapListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("socketmap: listen on %s: %w", cfg.SocketmapListen, err)
+		}
+		tlsMap = socketmap.New(map[string]socketmap.Lookup{
+			"tlspolicy": func(_ context.Context, key string) (string, bool, error) {
+				v, ok := proc.Settings().Engine.TLSPolicy(key)
+				return v, ok, nil
+			},
+		}, socketmap.Options{Logger: log})
+		go func() {
+			if err := tlsMap.Serve(sln); err != nil {
+				serveErr <- fmt.Errorf("socketmap: %w", err)
+			}
+		}()
+	}
+
 	if len(cfg.InternalDomains) == 0 {
 		log.Warn("internal_domains is empty: no mail will be signed; set it in the config or MAILSEAL_INTERNAL_DOMAINS")
 	}
@@ -132,15 +170,15 @@ func serve(parent context.Context, cfg *config.Config) error {
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String(), "in_flight", srv.InFlight())
-			return shutdown(srv, httpSrv, cfg.Milter.ShutdownTimeout, log)
+			return shutdown(srv, httpSrv, tlsMap, cfg.Milter.ShutdownTimeout, log)
 		case err := <-serveErr:
 			if err == nil {
 				return nil
 			}
-			_ = shutdown(srv, httpSrv, cfg.Milter.ShutdownTimeout, log)
+			_ = shutdown(srv, httpSrv, tlsMap, cfg.Milter.ShutdownTimeout, log)
 			return err
 		case <-parent.Done():
-			return shutdown(srv, httpSrv, cfg.Milter.ShutdownTimeout, log)
+			return shutdown(srv, httpSrv, tlsMap, cfg.Milter.ShutdownTimeout, log)
 		}
 	}
 }
@@ -148,12 +186,16 @@ func serve(parent context.Context, cfg *config.Config) error {
 // reload swaps in a new config atomically; a bad file keeps the old one.
 func reload(old *config.Config, proc *milter.Processor, metrics *admin.Metrics, log *slog.Logger) *config.Config {
 	cfg, err := config.Load(old.Source)
+	var settings *milter.Settings
+	if err == nil {
+		settings, err = settingsFrom(cfg)
+	}
 	if err != nil {
 		metrics.Reloaded(false)
 		log.Error("reload failed, keeping the running configuration", "file", old.Source, "err", err)
 		return old
 	}
-	proc.SetSettings(settingsFrom(cfg))
+	proc.SetSettings(settings)
 	metrics.Reloaded(true)
 	for _, k := range restartOnlyChanges(old, cfg) {
 		log.Warn("reload: this key changes only after a restart", "key", k)
@@ -173,6 +215,8 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	}
 	check("listen", a.Listen != b.Listen)
 	check("admin_listen", a.AdminListen != b.AdminListen)
+	check("socketmap_listen", a.SocketmapListen != b.SocketmapListen)
+	check("reinject", a.Reinject != b.Reinject)
 	check("state_dir", a.StateDir != b.StateDir)
 	check("store", a.Store != b.Store)
 	check("ca", a.CA != b.CA)
@@ -182,7 +226,7 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	return keys
 }
 
-func shutdown(srv *milter.Server, httpSrv *http.Server, timeout time.Duration, log *slog.Logger) error {
+func shutdown(srv *milter.Server, httpSrv *http.Server, tlsMap *socketmap.Server, timeout time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := srv.Shutdown(ctx)
@@ -192,6 +236,9 @@ func shutdown(srv *milter.Server, httpSrv *http.Server, timeout time.Duration, l
 	}
 	if httpSrv != nil {
 		_ = httpSrv.Shutdown(ctx)
+	}
+	if tlsMap != nil {
+		_ = tlsMap.Shutdown(ctx)
 	}
 	log.Info("mailseal stopped")
 	return nil

@@ -1,0 +1,108 @@
+package milter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+
+	"github.com/mailseal/mailseal/crypto/smime"
+	"github.com/mailseal/mailseal/policy"
+)
+
+// original is what every group's copy is made from.
+type original struct {
+	tx         *Transaction
+	kept       []Header // headers without our forged verdicts
+	authservID string
+	signer     string
+	subject    *HeaderChange // subject with the confidential tag removed, if any
+}
+
+// content is one group's version of the message, as edits to the original:
+// applied in place for the first group, rendered whole for the others.
+type content struct {
+	changes []HeaderChange
+	deletes []HeaderRef
+	adds    []Header
+	body    []byte // nil: original body
+	action  string // signed | none
+}
+
+// render builds the copy for one group. A treatment this gateway cannot
+// carry out is refused, never downgraded to plain.
+func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*content, Reply, error) {
+	c := &content{action: "none"}
+	if m.subject != nil {
+		c.changes = append(c.changes, *m.subject)
+	}
+	switch g.Treatment {
+	case policy.TreatPlain:
+		return c, Reply{}, nil
+	case policy.TreatSign:
+		reply, err := p.sign(ctx, m, c)
+		return c, reply, err
+	case policy.TreatPDF, policy.TreatEncryptSMIME, policy.TreatEncryptPGP:
+		addr := strings.Join(g.Recipients, ", ")
+		return nil, Reject(550, "5.7.1", fmt.Sprintf("<%s> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet", addr)),
+			fmt.Errorf("treatment %s for %s is not available", g.Treatment, addr)
+	}
+	return nil, Reply{}, fmt.Errorf("unknown treatment %s", g.Treatment)
+}
+
+// sign replaces the content by a multipart/signed entity.
+func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, error) {
+	tx := m.tx
+	if tx.SpoolErr != nil {
+		if tx.TooBig() {
+			return Reject(552, "5.3.4", "Message too big to be signed by this gateway"), tx.SpoolErr
+		}
+		return Reply{}, fmt.Errorf("spool: %w", tx.SpoolErr)
+	}
+	id, _, err := p.ids.SigningIdentity(ctx, m.signer)
+	if err != nil {
+		return Reply{}, fmt.Errorf("certificate for %s: %w", m.signer, err)
+	}
+	s, err := smime.NewSigner(id.Key, id.Cert, id.Chain)
+	if err != nil {
+		return Reply{}, fmt.Errorf("signer for %s: %w", m.signer, err)
+	}
+	var fields []smime.HeaderField
+	for _, h := range m.kept {
+		if isContentHeader(h.Name) {
+			fields = append(fields, smime.HeaderField{Name: h.Name, Value: h.Value})
+		}
+	}
+	body, err := tx.Body()
+	if err != nil {
+		return Reply{}, fmt.Errorf("read spool: %w", err)
+	}
+	signed, err := s.Sign(fields, body)
+	switch {
+	case errors.Is(err, smime.ErrMalformed):
+		return Reject(554, "5.6.0", "Your message could not be signed because its MIME structure is malformed"), err
+	case errors.Is(err, smime.ErrTooLarge):
+		return Reject(552, "5.3.4", "Message too big to be signed by this gateway"), err
+	case err != nil:
+		return Reply{}, fmt.Errorf("sign for %s: %w", m.signer, err)
+	}
+	// Content headers move inside the signed entity; the outer message keeps
+	// From/To/Subject/Date/Message-ID and gets the multipart/signed type.
+	c.deletes = HeaderRefs(tx.Headers, func(h Header) bool {
+		return isContentHeader(h.Name) && !isOwnHeader(h, m.authservID)
+	})
+	c.adds = append(c.adds,
+		Header{"MIME-Version", "1.0"},
+		Header{"Content-Type", foldParams(signed.ContentType)},
+		Header{TraceHeader, fmt.Sprintf("%s; signed; signer=%s; serial=%s", m.authservID, m.signer, id.Cert.SerialNumber.Text(16))},
+	)
+	c.body = signed.Body
+	c.action = "signed"
+	return Reply{}, nil
+}
+
+// encodeSubject RFC 2047-encodes a decoded subject when it is not ASCII.
+func encodeSubject(s string) string {
+	return mime.QEncoding.Encode("utf-8", s)
+}

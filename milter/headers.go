@@ -1,0 +1,96 @@
+package milter
+
+import (
+	"io"
+	"mime"
+	"net/mail"
+	"strings"
+)
+
+// isOwnHeader matches headers only mailseal may write: X-Mailseal-* and
+// Authentication-Results carrying our authserv-id.
+func isOwnHeader(h Header, authservID string) bool {
+	name := strings.ToLower(h.Name)
+	if name == "x-mailseal" || strings.HasPrefix(name, "x-mailseal-") {
+		return true
+	}
+	if name != "authentication-results" {
+		return false
+	}
+	id := strings.TrimLeft(h.Value, " \t\r\n")
+	if i := strings.IndexAny(id, "; \t\r\n("); i >= 0 {
+		id = id[:i]
+	}
+	return strings.EqualFold(id, authservID)
+}
+
+func isContentHeader(name string) bool {
+	n := strings.ToLower(name)
+	return strings.HasPrefix(n, "content-") || n == "mime-version"
+}
+
+func values(hs []Header, name string) []string {
+	var out []string
+	for _, h := range hs {
+		if strings.EqualFold(h.Name, name) {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+func firstValue(hs []Header, name string) string {
+	if v := values(hs, name); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// foldParams folds a long structured header value before its parameters so
+// no header line exceeds 78 characters needlessly.
+func foldParams(v string) string {
+	if len(v) <= 60 {
+		return v
+	}
+	return strings.Join(strings.Split(v, "; "), ";\n\t")
+}
+
+var lenientAddresses = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// visibleRecipients returns the lower-cased addresses named in To: and Cc:.
+// Envelope recipients missing here are Bcc recipients.
+func visibleRecipients(hs []Header) map[string]bool {
+	seen := map[string]bool{}
+	for _, h := range hs {
+		if !strings.EqualFold(h.Name, "To") && !strings.EqualFold(h.Name, "Cc") {
+			continue
+		}
+		list, err := lenientAddresses.ParseList(strings.ReplaceAll(h.Value, "\n", " "))
+		if err != nil {
+			continue // unreadable: its recipients count as Bcc, the private choice
+		}
+		for _, a := range list {
+			seen[strings.ToLower(a.Address)] = true
+		}
+	}
+	return seen
+}
+
+// isEncrypted reports whether a Content-Type is already encrypted content
+// (S/MIME enveloped data or PGP/MIME), which satisfies any encryption policy.
+func isEncrypted(contentType string) bool {
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "multipart/encrypted":
+		return true
+	case "application/pkcs7-mime", "application/x-pkcs7-mime":
+		t := strings.ToLower(params["smime-type"])
+		return t == "enveloped-data" || t == "authenveloped-data"
+	}
+	return false
+}

@@ -1,0 +1,163 @@
+package milter
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mailseal/mailseal/policy"
+)
+
+// inject hands one group's copy to Postfix unless an earlier attempt of the
+// same message already did (the client retries after a tempfail).
+func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *content) error {
+	if p.reinject == nil {
+		return fmt.Errorf("recipients need different treatment, but reinject is not configured")
+	}
+	key, err := copyKey(m, g)
+	if err != nil {
+		return err
+	}
+	if p.sent.has(key) {
+		p.log.Info("copy already handed over by an earlier attempt", "queue_id", m.tx.QueueID, "rcpts", g.Recipients)
+		return nil
+	}
+	msg, err := m.renderCopy(c, g)
+	if err != nil {
+		return err
+	}
+	if err := p.reinject.Send(ctx, m.tx.From, g.Recipients, msg); err != nil {
+		return fmt.Errorf("copy for %v: %w", g.Recipients, err)
+	}
+	p.sent.add(key)
+	return nil
+}
+
+// renderCopy writes the whole message for a group: the original headers with
+// this copy's edits, then its body.
+func (m *original) renderCopy(c *content, g policy.Group) ([]byte, error) {
+	tx := m.tx
+	var b bytes.Buffer
+	seen := map[string]int{}
+	for _, h := range tx.Headers {
+		name := strings.ToLower(h.Name)
+		seen[name]++
+		ref := HeaderRef{Name: h.Name, Index: seen[name]}
+		if isOwnHeader(h, m.authservID) || containsRef(c.deletes, ref) {
+			continue
+		}
+		value := h.Value
+		for _, ch := range c.changes {
+			if strings.EqualFold(ch.Name, h.Name) && ch.Index == ref.Index {
+				value = ch.Value
+			}
+		}
+		writeHeader(&b, h.Name, value)
+	}
+	for _, h := range c.adds {
+		writeHeader(&b, h.Name, h.Value)
+	}
+	if c.action != "signed" {
+		writeHeader(&b, TraceHeader, fmt.Sprintf("%s; copy; treatment=%s", m.authservID, g.Treatment))
+	}
+	b.WriteString("\r\n")
+	if c.body != nil {
+		b.Write(c.body)
+		return b.Bytes(), nil
+	}
+	body, err := tx.Body()
+	if err != nil {
+		return nil, fmt.Errorf("read spool: %w", err)
+	}
+	if _, err := io.Copy(&b, body); err != nil {
+		return nil, fmt.Errorf("read spool: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func writeHeader(b *bytes.Buffer, name, value string) {
+	b.WriteString(name)
+	b.WriteString(": ")
+	// Postfix shows folded values with bare "\n"; the wire wants CRLF.
+	b.WriteString(strings.ReplaceAll(strings.ReplaceAll(value, "\r\n", "\n"), "\n", "\r\n"))
+	b.WriteString("\r\n")
+}
+
+func containsRef(refs []HeaderRef, r HeaderRef) bool {
+	for _, x := range refs {
+		if strings.EqualFold(x.Name, r.Name) && x.Index == r.Index {
+			return true
+		}
+	}
+	return false
+}
+
+// copyKey identifies a group's copy across retries of the same message: the
+// input (sender, recipients, treatment, headers, body), never the output,
+// which differs per attempt (signing time, boundaries).
+func copyKey(m *original, g policy.Group) (string, error) {
+	h := sha256.New()
+	rcpts := append([]string(nil), g.Recipients...)
+	sort.Strings(rcpts)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%v\x00", strings.ToLower(m.tx.From), strings.ToLower(strings.Join(rcpts, ",")), g.Treatment, g.Sign)
+	for _, hd := range m.kept {
+		fmt.Fprintf(h, "%s\x00%s\x00", strings.ToLower(hd.Name), hd.Value)
+	}
+	body, err := m.tx.Body()
+	if err != nil {
+		return "", fmt.Errorf("read spool: %w", err)
+	}
+	if _, err := io.Copy(h, body); err != nil {
+		return "", fmt.Errorf("read spool: %w", err)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// sentCopies remembers which copies were handed to Postfix, for as long as a
+// client may retry (Postfix's default maximal_queue_lifetime is 5 days).
+// It lives in memory: a restart between a partial failure and the retry can
+// still duplicate a copy.
+type sentCopies struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	max  int
+	seen map[string]time.Time
+	now  func() time.Time
+}
+
+func newSentCopies() *sentCopies {
+	return &sentCopies{ttl: 5 * 24 * time.Hour, max: 100_000, seen: map[string]time.Time{}, now: time.Now}
+}
+
+func (s *sentCopies) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.seen[key]
+	return ok && s.now().Sub(t) < s.ttl
+}
+
+func (s *sentCopies) add(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if len(s.seen) >= s.max {
+		for k, t := range s.seen {
+			if now.Sub(t) >= s.ttl {
+				delete(s.seen, k)
+			}
+		}
+		for k := range s.seen { // still full: forget arbitrary old entries
+			if len(s.seen) < s.max {
+				break
+			}
+			delete(s.seen, k)
+		}
+	}
+	s.seen[key] = now
+}
