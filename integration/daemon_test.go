@@ -49,7 +49,7 @@ type daemon struct {
 	// ReinjectPort is the port the Postfix of the test must open without
 	// milters (postfixtest.Options.ReinjectPort) for split copies.
 	ReinjectPort int
-	logFile    string
+	logFile      string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
