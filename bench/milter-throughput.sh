@@ -18,12 +18,14 @@
 #   CASES="none noop mailseal"                    which cases, in order
 #   MAILSEAL=auto   auto: skip the mailseal case if ./cmd/mailseal does not build
 #                   or has no `serve`; yes: fail instead; no: skip it
+#   KEY_TYPE=rsa-3072  mailseal's ca.key_type: rsa-3072 | rsa-2048 | ecdsa-p256
 #   TIMEOUT=600     seconds to wait for one case's deliveries
 #   KEEP=1          keep the work dir (logs) afterwards
 # Needs root (Postfix master, smtp-sink -u nobody) and postfix, go on PATH.
 set -euo pipefail
 
 N=${N:-2000}
+KEY_TYPE=${KEY_TYPE:-rsa-3072}
 SIZE=${SIZE:-10240}
 SESSIONS=${SESSIONS:-10}
 WARMUP=${WARMUP:-20}
@@ -274,11 +276,16 @@ for c in $CASES; do
 		fi
 		mport=$(free_port)
 		aport=$(free_port)
+		sport=$(free_port)
 		mkdir -p "$WORK/mailseal-state"
 		cat >"$WORK/mailseal.yaml" <<EOF
 listen: inet:127.0.0.1:$mport
 admin_listen: 127.0.0.1:$aport
+socketmap_listen: 127.0.0.1:$sport
+reinject: ""
 state_dir: $WORK/mailseal-state
+ca:
+  key_type: $KEY_TYPE
 internal_domains: [corp.example]
 trusted_networks: [127.0.0.0/8]
 EOF

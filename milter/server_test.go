@@ -255,12 +255,38 @@ func TestShutdownWaitsForMessagesInFlight(t *testing.T) {
 	h := &recordingHandler{block: make(chan struct{})}
 	srv, addr := startServer(t, h, Options{})
 	s := newClientSession(t, addr)
-	done := make(chan *gomilter.Action, 1)
+	// The client runs in its own goroutine, which must not call t.Fatal:
+	// it reports its outcome, and every wait below is bounded.
+	type outcome struct {
+		act *gomilter.Action
+		err error
+	}
+	done := make(chan outcome, 1)
 	go func() {
-		_, act := sendMessage(t, s, "<a@corp.example>", []string{"<b@x.example>"}, nil, []byte("x\r\n"))
-		done <- act
+		act, err := func() (*gomilter.Action, error) {
+			if _, err := s.Mail("<a@corp.example>", nil); err != nil {
+				return nil, err
+			}
+			if _, err := s.Rcpt("<b@x.example>", nil); err != nil {
+				return nil, err
+			}
+			if _, err := s.HeaderEnd(); err != nil {
+				return nil, err
+			}
+			if _, err := s.BodyChunk([]byte("x\r\n")); err != nil {
+				return nil, err
+			}
+			_, act, err := s.End()
+			return act, err
+		}()
+		done <- outcome{act, err}
 	}()
+	deadline := time.Now().Add(10 * time.Second)
 	for srv.InFlight() == 0 {
+		if time.Now().After(deadline) {
+			close(h.block)
+			t.Fatalf("message never became in flight: %+v", <-done)
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	shut := make(chan error, 1)
@@ -271,15 +297,26 @@ func TestShutdownWaitsForMessagesInFlight(t *testing.T) {
 	}()
 	select {
 	case <-shut:
+		close(h.block)
 		t.Fatal("Shutdown returned while a message was in flight")
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(h.block)
-	if act := <-done; act.Code != gomilter.ActContinue {
-		t.Fatalf("in-flight message got %+v", act)
+	select {
+	case o := <-done:
+		if o.err != nil || o.act.Code != gomilter.ActContinue {
+			t.Fatalf("in-flight message got %+v, %v", o.act, o.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("in-flight message got no answer")
 	}
-	if err := <-shut; err != nil {
-		t.Fatalf("Shutdown: %v", err)
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Shutdown did not return after the message finished")
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Fatal("still accepting connections after Shutdown")

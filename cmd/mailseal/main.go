@@ -52,6 +52,7 @@ func newRootCommand() *cobra.Command {
 		newCertsCommand(cfgPath),
 		newCACommand(cfgPath),
 		newPostfixConfigCommand(cfgPath),
+		newPolicyCommand(cfgPath),
 		newVersionCommand(),
 	)
 	return root
