@@ -91,10 +91,16 @@ func newPolicyCommand(cfgPath func() string) *cobra.Command {
 					fmt.Fprintf(out, "at RCPT: %s refused: %d %s %s\n", r, rej.Code, rej.Enhanced, rej.Text)
 				}
 			}
-			fmt.Fprint(out, settings.Engine.Explain(policy.Input{
+			in := policy.Input{
 				Direction: dir, Sender: from, Recipients: rcpts, Subject: subj, Headers: hs,
 				ClientTLS: tls, SignerAvailable: dir == policy.Outbound,
-			}))
+			}
+			fmt.Fprint(out, settings.Engine.Explain(in))
+			for _, d := range settings.Engine.Evaluate(in).Decisions {
+				if d.Treatment.Protects() {
+					fmt.Fprintf(out, "note: this version cannot encrypt yet (%s): the message to %s would be refused with 550 5.7.1\n", d.Treatment, d.Recipient)
+				}
+			}
 			fmt.Fprintln(out, "(dry run: no recipient keys are known to this version's directory; nothing was changed)")
 			return nil
 		},

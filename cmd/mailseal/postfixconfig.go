@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,32 @@ func newPostfixConfigCommand(cfgPath func() string) *cobra.Command {
 	}
 }
 
+func tlsLines(cfg *config.Config) string {
+	if cfg.SocketmapListen == "" {
+		return "# socketmap_listen is empty: require_tls rules are not enforced for outbound mail."
+	}
+	return fmt.Sprintf(`# Outbound TLS per destination, from the require_tls rules. If mailseal is
+# down, Postfix defers outbound mail (4.7.5) rather than sending it in clear.
+smtp_tls_policy_maps = socketmap:inet:%s:tlspolicy`, cfg.SocketmapListen)
+}
+
+func reinjectLines(cfg *config.Config) string {
+	if cfg.Reinject == "" {
+		return "# reinject is empty: messages whose recipients need different treatment are tempfailed.\n"
+	}
+	host, port, _ := net.SplitHostPort(cfg.Reinject)
+	return fmt.Sprintf(`
+# --- master.cf: where mailseal hands back per-recipient copies (no milters) ---
+%s:%s inet  n       -       n       -       -       smtpd
+  -o smtpd_milters=
+  -o non_smtpd_milters=
+  -o smtpd_client_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=permit_mynetworks,reject
+  -o mynetworks=%s/32
+  -o receive_override_options=no_address_mappings
+`, host, port, host)
+}
+
 // writePostfixConfig prints what an admin pastes; every line says why.
 func writePostfixConfig(w io.Writer, cfg *config.Config) {
 	// Signing re-encodes 8-bit parts (binary attachments grow by a third in
@@ -45,10 +72,11 @@ milter_connect_macros = j {daemon_name} {daemon_addr} {client_addr} v _
 # enable this only where every local user may send as any internal address.
 #non_smtpd_milters = $smtpd_milters
 # A DKIM milter, if any, must come AFTER mailseal in smtpd_milters: it must sign the final body.
+%s
 
 # --- master.cf: let cleanup accept the signed (larger) message ---
 # Add the -o line under your existing "cleanup" line (keep its chroot column):
 cleanup   unix  n       -       -       -       0       cleanup
   -o message_size_limit=%d
-`, cfg.Listen, limit)
+%s`, cfg.Listen, tlsLines(cfg), limit, reinjectLines(cfg))
 }
