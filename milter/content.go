@@ -7,6 +7,7 @@ import (
 	"mime"
 	"strings"
 
+	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/smime"
 	"github.com/mailseal/mailseal/policy"
 )
@@ -64,7 +65,7 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	if err != nil {
 		return Reply{}, fmt.Errorf("certificate for %s: %w", m.signer, err)
 	}
-	s, err := smime.NewSigner(id.Key, id.Cert, id.Chain)
+	s, err := p.signerFor(id)
 	if err != nil {
 		return Reply{}, fmt.Errorf("signer for %s: %w", m.signer, err)
 	}
@@ -100,6 +101,23 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	c.body = signed.Body
 	c.action = "signed"
 	return Reply{}, nil
+}
+
+// signerFor returns a signer for the identity, reusing the one built for
+// the same certificate: NewSigner verifies the chain, which need not be
+// repeated for every message.
+func (p *Processor) signerFor(id *certs.Identity) (*smime.Signer, error) {
+	if v, ok := p.signers.Load(id.Email); ok {
+		if s := v.(*smime.Signer); s.Certificate().Equal(id.Cert) {
+			return s, nil
+		}
+	}
+	s, err := smime.NewSigner(id.Key, id.Cert, id.Chain)
+	if err != nil {
+		return nil, err
+	}
+	p.signers.Store(id.Email, s)
+	return s, nil
 }
 
 // encodeSubject RFC 2047-encodes a decoded subject when it is not ASCII.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mailseal/mailseal/certs"
@@ -42,6 +43,7 @@ type Processor struct {
 	ids      Identities
 	reinject Reinjector // nil: a message that needs splitting is tempfailed
 	sent     *sentCopies
+	signers  sync.Map // email → *smime.Signer for its current certificate
 	log      *slog.Logger
 }
 
