@@ -23,11 +23,18 @@
 // Delivered and WaitDelivered return them converted to CRLF, i.e. the bytes an
 // SMTP client would put on the wire (without dot-stuffing).
 // One file per recipient and delivery (deliver_destination_recipient_limit=1).
+//
+// SMTP AUTH: with Options.SASLUsers the instance offers AUTH PLAIN and LOGIN
+// (Cyrus SASL, a private sasldb in DIR/sasl, plaintext allowed without TLS)
+// and Mail.Auth makes Submit authenticate after EHLO. Postfix then passes the
+// login to milters as {auth_authen}. This needs the Debian packages sasl2-bin,
+// libsasl2-modules and libsasl2-modules-db (scripts/install-deps.sh).
 package postfixtest
 
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,6 +73,26 @@ type Options struct {
 	// (it also limits the milter-rewritten queue file: encryption grows mail).
 	// Default: 2 × MessageSizeLimit.
 	CleanupSizeLimit int
+	// SASLUsers, if non-empty, enables SMTP AUTH (Cyrus SASL, mechanisms
+	// PLAIN and LOGIN, no TLS needed) on the smtpd listeners, with these
+	// logins and passwords in a private sasldb (DIR/sasl/sasldb2). A login
+	// "local@domain" is stored as user "local" in realm "domain" (saslpasswd2
+	// -u domain local), which is how Cyrus looks up a client that logs in as
+	// "local@domain"; Postfix hands that full login to milters as
+	// {auth_authen}. A login without "@" is stored in the realm $myhostname.
+	// Relaying is then allowed for mynetworks and authenticated clients
+	// (smtpd_relay_restrictions = permit_mynetworks,
+	// permit_sasl_authenticated, reject_unauth_destination); ExtraMain still
+	// overrides every setting.
+	SASLUsers map[string]string
+}
+
+// Auth is the SMTP AUTH login of a Mail.
+type Auth struct {
+	User string
+	Pass string
+	// Mech is "PLAIN" (default, with initial response) or "LOGIN".
+	Mech string
 }
 
 // Instance is a running private Postfix.
@@ -96,11 +123,15 @@ type Mail struct {
 	SourceIP net.IP // local address to connect from (e.g. 127.0.0.3); nil = default
 	Helo     string // EHLO name; default "client.test"
 	Addr     string // server address; default Instance.SMTPAddr
+	// Auth, if set, makes Submit authenticate (AUTH PLAIN or LOGIN) after
+	// EHLO; a refusal (e.g. "535 5.7.8 Error: authentication failed") ends
+	// the transaction with an SMTPError of Stage "AUTH".
+	Auth *Auth
 }
 
 // SMTPError is a non-2xx/3xx reply of the server.
 type SMTPError struct {
-	Stage string // "connect", "EHLO", "MAIL", "RCPT", "DATA", "DOT"
+	Stage string // "connect", "EHLO", "AUTH", "MAIL", "RCPT", "DATA", "DOT"
 	Rcpt  string // for Stage "RCPT"
 	Code  int
 	Msg   string // reply text after the code, e.g. "4.7.1 Service unavailable - try again later"
@@ -168,6 +199,30 @@ func Available() error {
 	return nil
 }
 
+// SASLAvailable reports whether what Options.SASLUsers needs is installed:
+// saslpasswd2 and sasldblistusers2 (sasl2-bin) and the Cyrus PLAIN, LOGIN and
+// sasldb plugins (libsasl2-modules, libsasl2-modules-db).
+func SASLAvailable() error {
+	for _, c := range []string{"saslpasswd2", "sasldblistusers2"} {
+		if _, err := os.Stat(sbin(c)); err != nil {
+			return fmt.Errorf("%s not installed (package sasl2-bin; run scripts/install-deps.sh)", c)
+		}
+	}
+	for _, plugin := range []string{"libplain.so*", "liblogin.so*", "libsasldb.so*"} {
+		found := false
+		for _, dir := range []string{"/usr/lib/*/sasl2", "/usr/lib/sasl2", "/usr/lib64/sasl2"} {
+			if m, _ := filepath.Glob(filepath.Join(dir, plugin)); len(m) > 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("Cyrus SASL plugin %s not found (packages libsasl2-modules, libsasl2-modules-db; run scripts/install-deps.sh)", plugin)
+		}
+	}
+	return nil
+}
+
 func sbin(name string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -181,6 +236,11 @@ func Start(t testing.TB, opts Options) *Instance {
 	t.Helper()
 	if err := Available(); err != nil {
 		t.Fatalf("postfixtest: %v", err)
+	}
+	if len(opts.SASLUsers) > 0 {
+		if err := SASLAvailable(); err != nil {
+			t.Fatalf("postfixtest: %v", err)
+		}
 	}
 	if opts.MilterDefaultAction == "" {
 		opts.MilterDefaultAction = "tempfail"
@@ -305,6 +365,9 @@ func (i *Instance) setup() error {
 	name := fmt.Sprintf("pftest%d-%d", os.Getpid(), n)
 
 	main := baseMain(i, name)
+	if len(i.opts.SASLUsers) > 0 {
+		main = append(main, saslMain(i)...)
+	}
 	seen := map[string]int{}
 	for idx, kv := range main {
 		seen[kv[0]] = idx
@@ -319,6 +382,17 @@ func (i *Instance) setup() error {
 			main[idx][1] = i.opts.ExtraMain[k]
 		} else {
 			main = append(main, [2]string{k, i.opts.ExtraMain[k]})
+		}
+	}
+	if len(i.opts.SASLUsers) > 0 {
+		myhostname := ""
+		for _, kv := range main {
+			if kv[0] == "myhostname" {
+				myhostname = kv[1]
+			}
+		}
+		if err := i.setupSASL(myhostname); err != nil {
+			return err
 		}
 	}
 	var mb strings.Builder
@@ -426,6 +500,93 @@ func baseMain(i *Instance, name string) [][2]string {
 		{"smtpd_milters", i.opts.Milter},
 		{"non_smtpd_milters", i.opts.Milter},
 	}
+}
+
+// SASLDir is where an instance with Options.SASLUsers keeps its Cyrus SASL
+// configuration (smtpd.conf) and sasldb2.
+func (i *Instance) SASLDir() string { return filepath.Join(i.Dir, "sasl") }
+
+func saslMain(i *Instance) [][2]string {
+	return [][2]string{
+		{"smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"},
+		{"smtpd_sasl_auth_enable", "yes"},
+		{"smtpd_sasl_type", "cyrus"},
+		{"smtpd_sasl_path", "smtpd"},
+		{"cyrus_sasl_config_path", i.SASLDir()},
+		{"smtpd_sasl_security_options", "noanonymous"},
+		{"smtpd_sasl_local_domain", ""},
+		{"smtpd_tls_auth_only", "no"},
+		{"broken_sasl_auth_clients", "no"},
+	}
+}
+
+// setupSASL writes DIR/sasl/smtpd.conf and creates the users in
+// DIR/sasl/sasldb2, readable by the postfix user (smtpd reads it as postfix).
+func (i *Instance) setupSASL(myhostname string) error {
+	dir := i.SASLDir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	db := filepath.Join(dir, "sasldb2")
+	conf := fmt.Sprintf("pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\nsasldb_path: %s\n", db)
+	if err := os.WriteFile(filepath.Join(dir, "smtpd.conf"), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	logins := make([]string, 0, len(i.opts.SASLUsers))
+	for l := range i.opts.SASLUsers {
+		logins = append(logins, l)
+	}
+	sort.Strings(logins)
+	for _, login := range logins {
+		pass := i.opts.SASLUsers[login]
+		if login == "" || strings.ContainsAny(login, " \t\r\n") || strings.ContainsAny(pass, "\r\n") || pass == "" {
+			return fmt.Errorf("SASLUsers: bad login %q or empty/multi-line password", login)
+		}
+		local, realm := login, myhostname
+		if at := strings.LastIndexByte(login, '@'); at >= 0 {
+			local, realm = login[:at], login[at+1:]
+		}
+		if local == "" || realm == "" {
+			return fmt.Errorf("SASLUsers: bad login %q", login)
+		}
+		// -p: the password comes from stdin, up to the first line end.
+		cmd := exec.Command(sbin("saslpasswd2"), "-f", db, "-c", "-p", "-u", realm, local)
+		cmd.Stdin = strings.NewReader(pass + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("saslpasswd2 %s: %v\n%s", login, err, out)
+		}
+	}
+	// Check that every login is stored under the name clients log in with.
+	out, err := exec.Command(sbin("sasldblistusers2"), "-f", db).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("sasldblistusers2: %v\n%s", err, out)
+	}
+	listed := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if name, _, ok := strings.Cut(l, ": "); ok {
+			listed[name] = true
+		}
+	}
+	for _, login := range logins {
+		want := login
+		if !strings.Contains(login, "@") {
+			want = login + "@" + myhostname
+		}
+		if !listed[want] {
+			return fmt.Errorf("sasldb2 lacks %s after saslpasswd2; sasldblistusers2 says:\n%s", want, out)
+		}
+	}
+	// saslpasswd2 creates the file 0640 root:root; smtpd runs as postfix.
+	if u, err := user.Lookup("postfix"); err == nil {
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(db, 0, gid); err != nil {
+			return err
+		}
+	}
+	return os.Chmod(db, 0o640)
 }
 
 func (i *Instance) postfix(args ...string) ([]byte, error) {
@@ -690,6 +851,11 @@ func submit(addr string, m Mail) *Result {
 			ext[strings.ToUpper(f[0])] = true
 		}
 	}
+	if m.Auth != nil {
+		if e, err := s.auth(m.Auth); e != nil || err != nil {
+			return fail(e, err)
+		}
+	}
 	mail := fmt.Sprintf("MAIL FROM:<%s>", m.From)
 	if ext["8BITMIME"] && has8bit(m.Data) {
 		mail += " BODY=8BITMIME"
@@ -734,6 +900,27 @@ func submit(addr string, m Mail) *Result {
 	_ = s.tp.PrintfLine("QUIT")
 	_, _, _ = s.tp.ReadResponse(2)
 	return res
+}
+
+// auth runs AUTH PLAIN (initial response) or AUTH LOGIN; 235 means success.
+func (s *smtpConn) auth(a *Auth) (*SMTPError, error) {
+	b64 := base64.StdEncoding.EncodeToString
+	switch mech := strings.ToUpper(a.Mech); mech {
+	case "", "PLAIN":
+		_, _, e, err := s.cmd("AUTH", "", 2, "AUTH PLAIN %s", b64([]byte("\x00"+a.User+"\x00"+a.Pass)))
+		return e, err
+	case "LOGIN":
+		if _, _, e, err := s.cmd("AUTH", "", 3, "AUTH LOGIN"); e != nil || err != nil {
+			return e, err
+		}
+		if _, _, e, err := s.cmd("AUTH", "", 3, "%s", b64([]byte(a.User))); e != nil || err != nil {
+			return e, err
+		}
+		_, _, e, err := s.cmd("AUTH", "", 2, "%s", b64([]byte(a.Pass)))
+		return e, err
+	default:
+		return nil, fmt.Errorf("postfixtest: AUTH mechanism %q not supported (PLAIN, LOGIN)", a.Mech)
+	}
 }
 
 func has8bit(b []byte) bool {
