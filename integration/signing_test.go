@@ -325,3 +325,26 @@ func writeTemp(t *testing.T, b []byte) string {
 	}
 	return p
 }
+
+func TestSignedMailIsNotSignedAgain(t *testing.T) {
+	d, pf := setup(t)
+	first := internalMail("alice@corp.example", "bob@partner.example", "once", randomBytes(t, 1000))
+	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@partner.example"}, Data: first, SourceIP: trustedIP}); err != nil {
+		t.Fatal(err)
+	}
+	signed := receivedHeader.ReplaceAll(pf.WaitDelivered(t, "bob@partner.example", 1, deliveryTimeout)[0], nil)
+	// Our own trace header would be stripped on the way in; drop it so the
+	// resent message is compared with what the sender's client sent.
+	signed = regexp.MustCompile(`(?m)^X-Mailseal-Trace: [^\r]*\r\n`).ReplaceAll(signed, nil)
+
+	// The same sender sends the already signed message again (a client that
+	// signs itself looks the same): it must pass untouched.
+	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@partner.example"}, Data: signed, SourceIP: trustedIP}); err != nil {
+		t.Fatal(err)
+	}
+	again := receivedHeader.ReplaceAll(pf.WaitDelivered(t, "carol@partner.example", 1, deliveryTimeout)[0], nil)
+	if !bytes.Equal(again, signed) {
+		t.Fatalf("signed mail was changed:\n%s\n---want---\n%s", head(again), head(signed))
+	}
+	opensslVerify(t, d.CAFile(), again)
+}
