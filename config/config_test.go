@@ -151,7 +151,7 @@ func TestProblemsNameTheKey(t *testing.T) {
 		{"bad network", "trusted_networks: [10.0.0.0/33]\n", nil, []string{`config: trusted_networks: "10.0.0.0/33"`}},
 		{"bad enum", "policy:\n  sign: sometimes\n", nil, []string{`config: policy.sign: "sometimes" is not one of always, confidential, never`}},
 		{"rule field typo", "policy:\n  rules:\n    - name: x\n      recipents: [\"*@p.example\"]\n", nil, []string{`config: policy.rules[0].recipents: unknown key (did you mean "recipients"?)`}},
-		{"rule bad value", "policy:\n  rules:\n    - name: x\n      recipients: [\"*@p.example\"]\n      encrypt: sometimes\n", nil, []string{`config: policy.rules[0].encrypt: "sometimes"`}},
+		{"rule bad value", "policy:\n  rules:\n    - name: x\n      recipients: [\"*@p.example\"]\n      encrypt: sometimes\n", nil, []string{`config: policy.rules[0].encrypt: (rule "x") "sometimes"`}},
 		{"rule not a mapping", "policy:\n  rules: [x]\n", nil, []string{`config: policy.rules[0]`}},
 		{"bad reinject", "reinject: 10026\n", nil, []string{`config: reinject: expected`}},
 		{"renew after validity", "ca:\n  validity: 24h\n  renew_before: 48h\n", nil, []string{"config: ca.renew_before: must be positive and shorter"}},

@@ -82,7 +82,7 @@ func (c *Config) Validate() Problems {
 	}
 	if _, problems := policy.Compile(c.Policy); len(problems) > 0 {
 		for _, p := range problems {
-			bad(p.Key, "%s", p.Message)
+			bad(p.Key, "%s%s", ruleName(c.Policy.Rules, p.Key), p.Message)
 		}
 	}
 	for _, k := range []struct{ key, addr string }{{"reinject", c.Reinject}, {"socketmap_listen", c.SocketmapListen}} {
@@ -121,6 +121,16 @@ func (c *Config) Validate() Problems {
 		bad("log.format", "%q is not one of text, json", c.Log.Format)
 	}
 	return ps
+}
+
+// ruleName returns `(rule "NAME") ` for a key inside a named rule, so the
+// admin finds the rule without counting list entries.
+func ruleName(rules []policy.RuleSpec, key string) string {
+	var i int
+	if _, err := fmt.Sscanf(key, "policy.rules[%d]", &i); err != nil || i < 0 || i >= len(rules) || rules[i].Name == "" {
+		return ""
+	}
+	return fmt.Sprintf("(rule %q) ", rules[i].Name)
 }
 
 // SplitSocket turns "inet:host:port" or "unix:/path" into a net.Listen pair.

@@ -365,12 +365,22 @@ func (i *Instance) setup() error {
 	name := fmt.Sprintf("pftest%d-%d", os.Getpid(), n)
 
 	main := baseMain(i, name)
-	if len(i.opts.SASLUsers) > 0 {
-		main = append(main, saslMain(i)...)
-	}
 	seen := map[string]int{}
 	for idx, kv := range main {
 		seen[kv[0]] = idx
+	}
+	set := func(k, v string) {
+		if idx, ok := seen[k]; ok {
+			main[idx][1] = v
+		} else {
+			seen[k] = len(main)
+			main = append(main, [2]string{k, v})
+		}
+	}
+	if len(i.opts.SASLUsers) > 0 {
+		for _, kv := range saslMain(i) {
+			set(kv[0], kv[1])
+		}
 	}
 	keys := make([]string, 0, len(i.opts.ExtraMain))
 	for k := range i.opts.ExtraMain {
@@ -378,11 +388,7 @@ func (i *Instance) setup() error {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if idx, ok := seen[k]; ok {
-			main[idx][1] = i.opts.ExtraMain[k]
-		} else {
-			main = append(main, [2]string{k, i.opts.ExtraMain[k]})
-		}
+		set(k, i.opts.ExtraMain[k])
 	}
 	if len(i.opts.SASLUsers) > 0 {
 		myhostname := ""
