@@ -41,9 +41,10 @@ type Settings struct {
 type Processor struct {
 	settings atomic.Pointer[Settings]
 	ids      Identities
-	reinject Reinjector // nil: a message that needs splitting is tempfailed
-	sent     *sentCopies
-	signers  sync.Map // email → *smime.Signer for its current certificate
+	reinject Reinjector                 // nil: a message that needs splitting is tempfailed
+	sent     *sentCopies                // default ledger
+	copies   atomic.Pointer[CopyLedger] // durable ledger, when set
+	signers  sync.Map                   // email → *smime.Signer for its current certificate
 	log      *slog.Logger
 }
 

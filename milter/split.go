@@ -24,7 +24,11 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 	if err != nil {
 		return err
 	}
-	if p.sent.has(key) {
+	seen, err := p.ledger().Seen(ctx, key)
+	if err != nil {
+		return err // unsure whether it was sent: retry later rather than risk a duplicate
+	}
+	if seen {
 		p.log.Info("copy already handed over by an earlier attempt", "queue_id", m.tx.QueueID, "rcpts", g.Recipients)
 		return nil
 	}
@@ -35,8 +39,29 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 	if err := p.reinject.Send(ctx, m.tx.From, g.Recipients, msg); err != nil {
 		return fmt.Errorf("copy for %v: %w", g.Recipients, err)
 	}
-	p.sent.add(key)
+	if err := p.ledger().Record(ctx, key); err != nil {
+		// The copy is with Postfix; failing now would only make the retry
+		// send it again.
+		p.log.Error("copy handed over but not recorded; a retry may duplicate it", "queue_id", m.tx.QueueID, "err", err)
+	}
 	return nil
+}
+
+// CopyLedger remembers which copies were handed to Postfix, so a retry after
+// a partial failure does not send them twice.
+type CopyLedger interface {
+	Seen(ctx context.Context, key string) (bool, error)
+	Record(ctx context.Context, key string) error
+}
+
+// SetLedger replaces the in-memory ledger (lost on restart) by a durable one.
+func (p *Processor) SetLedger(l CopyLedger) { p.copies.Store(&l) }
+
+func (p *Processor) ledger() CopyLedger {
+	if l := p.copies.Load(); l != nil {
+		return *l
+	}
+	return p.sent
 }
 
 // renderCopy writes the whole message for a group: the original headers with
@@ -119,10 +144,9 @@ func copyKey(m *original, g policy.Group) (string, error) {
 	return fmt.Sprintf("%x", h.Sum(nil)), nil
 }
 
-// sentCopies remembers which copies were handed to Postfix, for as long as a
-// client may retry (Postfix's default maximal_queue_lifetime is 5 days).
-// It lives in memory: a restart between a partial failure and the retry can
-// still duplicate a copy.
+// sentCopies is the in-memory CopyLedger, for as long as a client may retry
+// (Postfix's default maximal_queue_lifetime is 5 days). A restart between a
+// partial failure and the retry loses it: serve uses the durable ledger.
 type sentCopies struct {
 	mu   sync.Mutex
 	ttl  time.Duration
@@ -135,14 +159,14 @@ func newSentCopies() *sentCopies {
 	return &sentCopies{ttl: 5 * 24 * time.Hour, max: 100_000, seen: map[string]time.Time{}, now: time.Now}
 }
 
-func (s *sentCopies) has(key string) bool {
+func (s *sentCopies) Seen(_ context.Context, key string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.seen[key]
-	return ok && s.now().Sub(t) < s.ttl
+	return ok && s.now().Sub(t) < s.ttl, nil
 }
 
-func (s *sentCopies) add(key string) {
+func (s *sentCopies) Record(_ context.Context, key string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -160,4 +184,5 @@ func (s *sentCopies) add(key string) {
 		}
 	}
 	s.seen[key] = now
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/mailseal/mailseal/admin"
 	"github.com/mailseal/mailseal/config"
+	"github.com/mailseal/mailseal/ledger"
 	"github.com/mailseal/mailseal/milter"
 	"github.com/mailseal/mailseal/policy"
 	"github.com/mailseal/mailseal/reinject"
@@ -82,6 +84,12 @@ func serve(parent context.Context, cfg *config.Config) error {
 		reinjector = &reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID}
 	}
 	proc := milter.NewProcessor(settings, mgr, reinjector, log)
+	copies, err := ledger.Open(ctx, filepath.Join(cfg.StateDir, "copies.db"))
+	if err != nil {
+		return err
+	}
+	defer copies.Close()
+	proc.SetLedger(copies)
 	srv := milter.NewServer(proc, milter.Options{
 		ReadTimeout:    cfg.Milter.ReadTimeout,
 		WriteTimeout:   cfg.Milter.WriteTimeout,
