@@ -116,7 +116,10 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	if v := ev.RequireTLSInboundViolation; v != nil {
 		return p.refuse(tx, res, Reply{Code: v.Code, Enhanced: v.Enhanced, Text: v.Text}, "rule "+v.Rule)
 	}
-	if len(ev.Rejections) > 0 {
+	// The sender's own end-to-end encryption satisfies any policy: nothing
+	// to refuse for lack of a key, and nothing to add.
+	encrypted := isEncrypted(contentType)
+	if len(ev.Rejections) > 0 && !encrypted {
 		return p.refuse(tx, res, rejectionReply(ev.Rejections), "policy")
 	}
 
@@ -124,13 +127,12 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	if ev.SubjectChanged {
 		m.subject = &HeaderChange{Name: "Subject", Index: 1, Value: encodeSubject(ev.CleanSubject)}
 	}
-	encrypted := isEncrypted(contentType)
-	copies := make([]*content, len(ev.Groups))
-	for i, g := range ev.Groups {
-		if encrypted {
-			// The sender's own end-to-end encryption satisfies any policy.
-			g.Treatment, g.Sign = policy.TreatPlain, false
-		}
+	groups := ev.Groups
+	if encrypted {
+		groups = encryptedGroups(ev.Decisions)
+	}
+	copies := make([]*content, len(groups))
+	for i, g := range groups {
 		c, reply, err := p.render(ctx, m, g)
 		if err != nil {
 			return p.fail(tx, res, reply, err)
@@ -145,18 +147,18 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	// back to Postfix first. Only when all copies are handed over is the
 	// message accepted; any failure tempfails it all, and copies already
 	// handed over are remembered so the client's retry does not send them twice.
-	for i := 1; i < len(ev.Groups); i++ {
-		if err := p.inject(ctx, m, ev.Groups[i], copies[i]); err != nil {
+	for i := 1; i < len(groups); i++ {
+		if err := p.inject(ctx, m, groups[i], copies[i]); err != nil {
 			return p.fail(tx, res, TempFail("4.3.0", "Your message could not be split for its recipients right now; please try again later"), err)
 		}
-		res.DeleteRecipients = append(res.DeleteRecipients, ev.Groups[i].Recipients...)
+		res.DeleteRecipients = append(res.DeleteRecipients, groups[i].Recipients...)
 	}
 	in := copies[0]
 	res.ChangeHeaders = in.changes
 	res.DeleteHeaders = append(res.DeleteHeaders, in.deletes...)
 	res.AddHeaders = append(res.AddHeaders, in.adds...)
 	res.Body = in.body
-	res.Action, res.Detail = summarise(ev.Groups, copies), plan.Reason
+	res.Action, res.Detail = summarise(groups, copies), plan.Reason
 	p.logDecision(tx, res)
 	return res
 }
@@ -230,6 +232,20 @@ func policyHeaders(hs []Header) []policy.Header {
 		out[i] = policy.Header{Name: h.Name, Value: h.Value}
 	}
 	return out
+}
+
+// encryptedGroups is the one group for content the sender encrypted end to
+// end: it goes to every recipient as it is, including those the policy
+// would have refused for lack of a key.
+func encryptedGroups(ds []policy.RecipientDecision) []policy.Group {
+	g := policy.Group{Treatment: policy.TreatPlain}
+	for _, d := range ds {
+		g.Recipients = append(g.Recipients, d.Recipient)
+	}
+	if len(g.Recipients) == 0 {
+		return nil
+	}
+	return []policy.Group{g}
 }
 
 // summarise names what happened, e.g. "signed" or "split:sign+plain".

@@ -17,11 +17,52 @@ func isOwnHeader(h Header, authservID string) bool {
 	if name != "authentication-results" {
 		return false
 	}
-	id := strings.TrimLeft(h.Value, " \t\r\n")
-	if i := strings.IndexAny(id, "; \t\r\n("); i >= 0 {
-		id = id[:i]
+	return strings.EqualFold(authservIDOf(h.Value), authservID)
+}
+
+// authservIDOf returns the authserv-id of an Authentication-Results value
+// (RFC 8601): a token or quoted string after optional comments and folding
+// whitespace. A forger must not hide our id behind "(comment)" or quotes.
+func authservIDOf(v string) string {
+	i := 0
+	for i < len(v) {
+		switch c := v[i]; {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			i++
+		case c == '(':
+			depth := 0
+			for ; i < len(v); i++ {
+				if v[i] == '\\' {
+					i++
+					continue
+				}
+				if v[i] == '(' {
+					depth++
+				} else if v[i] == ')' {
+					if depth--; depth == 0 {
+						i++
+						break
+					}
+				}
+			}
+		case c == '"':
+			var b strings.Builder
+			for i++; i < len(v) && v[i] != '"'; i++ {
+				if v[i] == '\\' && i+1 < len(v) {
+					i++
+				}
+				b.WriteByte(v[i])
+			}
+			return b.String()
+		default:
+			j := i
+			for j < len(v) && !strings.ContainsRune("; \t\r\n(", rune(v[j])) {
+				j++
+			}
+			return v[i:j]
+		}
 	}
-	return strings.EqualFold(id, authservID)
+	return ""
 }
 
 func isContentHeader(name string) bool {

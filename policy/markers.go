@@ -6,14 +6,24 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
 )
 
 // Header is one message header as the milter received it (value may be folded).
 type Header struct{ Name, Value string }
 
 var headerDecoder = &mime.WordDecoder{
-	// Unknown charsets must not hide a marker: match on the raw bytes.
-	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+	// Known charsets (windows-1252, iso-8859-15, …) are decoded to UTF-8;
+	// an unknown one must not hide a marker: its bytes are read as Latin-1,
+	// which keeps ASCII tags matchable and the result valid UTF-8.
+	CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
+		if enc, err := htmlindex.Get(charset); err == nil {
+			return enc.NewDecoder().Reader(r), nil
+		}
+		return charmap.ISO8859_1.NewDecoder().Reader(r), nil
+	},
 }
 
 // decodeHeaderValue unfolds and RFC 2047-decodes a header value; undecodable
