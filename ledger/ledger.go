@@ -75,5 +75,14 @@ func (l *SQLite) Record(ctx context.Context, key string) error {
 	return nil
 }
 
+// Forget drops a copy once its message was accepted as a whole: a later
+// identical message is new, not a retry.
+func (l *SQLite) Forget(ctx context.Context, key string) error {
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM copies WHERE key = ?`, key); err != nil {
+		return fmt.Errorf("ledger: forget copy: %w", err)
+	}
+	return nil
+}
+
 // Close closes the database.
 func (l *SQLite) Close() error { return l.db.Close() }

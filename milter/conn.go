@@ -12,10 +12,14 @@ type deadlineConn struct {
 	net.Conn
 	readTimeout, writeTimeout time.Duration
 	onClose                   func()
+	beforeRead                func()
 	closeOnce                 sync.Once
 }
 
 func (c *deadlineConn) Read(p []byte) (int, error) {
+	if c.beforeRead != nil {
+		c.beforeRead()
+	}
 	if err := c.Conn.SetReadDeadline(time.Now().Add(c.readTimeout)); err != nil {
 		return 0, err
 	}
@@ -62,6 +66,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		readTimeout:  l.srv.opts.ReadTimeout,
 		writeTimeout: l.srv.opts.WriteTimeout,
 	}
+	dc.beforeRead = sess.replyWritten
 	dc.onClose = func() {
 		sess.connClosed()
 		l.srv.forget(dc)

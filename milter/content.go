@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"mime"
-	"strings"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/smime"
@@ -45,9 +44,12 @@ func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*c
 		reply, err := p.sign(ctx, m, c)
 		return c, reply, err
 	case policy.TreatPDF, policy.TreatEncryptSMIME, policy.TreatEncryptPGP:
-		addr := strings.Join(g.Recipients, ", ")
-		return nil, Reject(550, "5.7.1", fmt.Sprintf("<%s> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet", addr)),
-			fmt.Errorf("treatment %s for %s is not available", g.Treatment, addr)
+		text := fmt.Sprintf("<%s> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet", g.Recipients[0])
+		if n := len(g.Recipients) - 1; n > 0 {
+			text += fmt.Sprintf(" (and %d more recipient(s) refused for the same reason)", n)
+		}
+		return nil, Reject(550, "5.7.1", text),
+			fmt.Errorf("treatment %s for %v is not available", g.Treatment, g.Recipients)
 	}
 	return nil, Reply{}, fmt.Errorf("unknown treatment %s", g.Treatment)
 }

@@ -124,7 +124,9 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	}
 
 	m := &original{tx: tx, kept: kept, authservID: set.AuthservID, signer: plan.Signer}
-	if ev.SubjectChanged {
+	// The tag is the internal sender's instruction to this gateway; inbound
+	// subjects are the outside sender's and stay as they are.
+	if ev.SubjectChanged && plan.Direction == policy.Outbound {
 		m.subject = &HeaderChange{Name: "Subject", Index: 1, Value: encodeSubject(ev.CleanSubject)}
 	}
 	groups := ev.Groups
@@ -147,12 +149,18 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	// back to Postfix first. Only when all copies are handed over is the
 	// message accepted; any failure tempfails it all, and copies already
 	// handed over are remembered so the client's retry does not send them twice.
+	var handedOver []string
 	for i := 1; i < len(groups); i++ {
-		if err := p.inject(ctx, m, groups[i], copies[i]); err != nil {
+		key, err := p.inject(ctx, m, groups[i], copies[i])
+		if err != nil {
 			return p.fail(tx, res, TempFail("4.3.0", "Your message could not be split for its recipients right now; please try again later"), err)
 		}
+		handedOver = append(handedOver, key)
 		res.DeleteRecipients = append(res.DeleteRecipients, groups[i].Recipients...)
 	}
+	// Every copy is out: this attempt succeeds, so a later identical message
+	// is a new one, not a retry, and must get its copies again.
+	p.forget(ctx, tx, handedOver)
 	in := copies[0]
 	res.ChangeHeaders = in.changes
 	res.DeleteHeaders = append(res.DeleteHeaders, in.deletes...)

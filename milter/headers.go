@@ -119,12 +119,28 @@ func visibleRecipients(hs []Header) map[string]bool {
 	return seen
 }
 
+func lenientMediaType(v string) (string, map[string]string) {
+	parts := strings.Split(v, ";")
+	params := map[string]string{}
+	for _, p := range parts[1:] {
+		if k, val, ok := strings.Cut(p, "="); ok {
+			k = strings.ToLower(strings.TrimSpace(k))
+			if _, dup := params[k]; !dup {
+				params[k] = strings.Trim(strings.TrimSpace(val), `"`)
+			}
+		}
+	}
+	return strings.ToLower(strings.TrimSpace(parts[0])), params
+}
+
 // isEncrypted reports whether a Content-Type is already encrypted content
 // (S/MIME enveloped data or PGP/MIME), which satisfies any encryption policy.
 func isEncrypted(contentType string) bool {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return false
+		// A sloppy header (duplicate parameter, stray bytes) must not hide
+		// encryption that IsSignedOrEncrypted sees: judge the parts leniently.
+		mt, params = lenientMediaType(contentType)
 	}
 	switch mt {
 	case "multipart/encrypted":

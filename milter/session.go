@@ -26,6 +26,10 @@ type session struct {
 
 	mu  sync.Mutex
 	msg *message
+	// replyPending is set when end of message was handled but go-milter has
+	// not written our reply yet; the message stays in flight until then, so
+	// Shutdown never closes a connection under a reply.
+	replyPending bool
 }
 
 // message is the state of one mail transaction, rebuilt at every MAIL FROM.
@@ -126,7 +130,7 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	if msg == nil {
 		return replyResponse(TempFail("4.3.0", "mail filter lost track of this message, please try again")), nil
 	}
-	defer s.finish(msg)
+	defer s.finishAfterReply(msg)
 
 	tx := &Transaction{
 		QueueID: msg.queueID, Client: s.client, AuthUser: msg.authUser, AuthType: msg.authType,
@@ -156,7 +160,33 @@ func (s *session) Abort(m *gomilter.Modifier) error {
 }
 
 // connClosed runs when the connection goes away, also mid-message.
-func (s *session) connClosed() { s.dropMessage() }
+func (s *session) connClosed() {
+	s.dropMessage()
+	s.replyWritten()
+}
+
+// replyWritten runs before every read of the next command: by then
+// go-milter has written the reply to the previous one.
+func (s *session) replyWritten() {
+	s.mu.Lock()
+	pending := s.replyPending
+	s.replyPending = false
+	s.mu.Unlock()
+	if pending {
+		s.srv.messageDone()
+	}
+}
+
+// finishAfterReply releases the spool now and the in-flight count once the
+// reply is on its way (see replyWritten).
+func (s *session) finishAfterReply(msg *message) {
+	if err := msg.spool.Close(); err != nil {
+		s.srv.opts.Logger.Warn("milter: closing spool", "queue_id", msg.queueID, "err", err)
+	}
+	s.mu.Lock()
+	s.replyPending = true
+	s.mu.Unlock()
+}
 
 func (s *session) dropMessage() {
 	s.mu.Lock()

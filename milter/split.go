@@ -14,44 +14,58 @@ import (
 	"github.com/mailseal/mailseal/policy"
 )
 
-// inject hands one group's copy to Postfix unless an earlier attempt of the
-// same message already did (the client retries after a tempfail).
-func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *content) error {
+// inject hands one group's copy to Postfix unless an earlier, failed attempt
+// of the same message already did (the client retries after a tempfail). It
+// returns the copy's ledger key.
+func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *content) (string, error) {
 	if p.reinject == nil {
-		return fmt.Errorf("recipients need different treatment, but reinject is not configured")
+		return "", fmt.Errorf("recipients need different treatment, but reinject is not configured")
 	}
 	key, err := copyKey(m, g)
 	if err != nil {
-		return err
+		return "", err
 	}
 	seen, err := p.ledger().Seen(ctx, key)
 	if err != nil {
-		return err // unsure whether it was sent: retry later rather than risk a duplicate
+		return "", err // unsure whether it was sent: retry later rather than risk a duplicate
 	}
 	if seen {
 		p.log.Info("copy already handed over by an earlier attempt", "queue_id", m.tx.QueueID, "rcpts", g.Recipients)
-		return nil
+		return key, nil
 	}
 	msg, err := m.renderCopy(c, g)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := p.reinject.Send(ctx, m.tx.From, g.Recipients, msg); err != nil {
-		return fmt.Errorf("copy for %v: %w", g.Recipients, err)
+		return "", fmt.Errorf("copy for %v: %w", g.Recipients, err)
 	}
 	if err := p.ledger().Record(ctx, key); err != nil {
 		// The copy is with Postfix; failing now would only make the retry
 		// send it again.
 		p.log.Error("copy handed over but not recorded; a retry may duplicate it", "queue_id", m.tx.QueueID, "err", err)
 	}
-	return nil
+	return key, nil
+}
+
+// forget drops the ledger entries of a message whose every copy is out.
+func (p *Processor) forget(ctx context.Context, tx *Transaction, keys []string) {
+	for _, k := range keys {
+		if err := p.ledger().Forget(ctx, k); err != nil {
+			// Harmless but for one case: the same message sent again within
+			// the ledger's lifetime would miss this copy.
+			p.log.Warn("could not forget a delivered copy", "queue_id", tx.QueueID, "err", err)
+		}
+	}
 }
 
 // CopyLedger remembers which copies were handed to Postfix, so a retry after
 // a partial failure does not send them twice.
+// Entries live from a failed attempt to the successful retry.
 type CopyLedger interface {
 	Seen(ctx context.Context, key string) (bool, error)
 	Record(ctx context.Context, key string) error
+	Forget(ctx context.Context, key string) error
 }
 
 // SetLedger replaces the in-memory ledger (lost on restart) by a durable one.
@@ -184,5 +198,12 @@ func (s *sentCopies) Record(_ context.Context, key string) error {
 		}
 	}
 	s.seen[key] = now
+	return nil
+}
+
+func (s *sentCopies) Forget(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.seen, key)
 	return nil
 }

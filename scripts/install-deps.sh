@@ -2,7 +2,10 @@
 # scripts/install-deps.sh — make sure the system tools the tests need are there.
 #
 # Needed: postfix (postfix, postqueue, smtp-source, smtp-sink), swaks, openssl,
-# gpgsm, gpg, qpdf, script (util-linux/bsdutils), ps (procps).
+# gpgsm, gpg, qpdf, script (util-linux/bsdutils), ps (procps), and for SMTP AUTH
+# tests (postfixtest Options.SASLUsers) saslpasswd2/sasldblistusers2 (sasl2-bin)
+# with the Cyrus PLAIN/LOGIN (libsasl2-modules) and sasldb
+# (libsasl2-modules-db) plugins.
 # Quiet and idempotent when everything is present. As root on Debian/Ubuntu it
 # installs what is missing with apt-get (Postfix with "No configuration", so
 # /etc/postfix stays unconfigured and no system Postfix is started; tests run
@@ -26,14 +29,40 @@ declare -A PKG=(
 	[qpdf]=qpdf
 	[script]=bsdutils
 	[ps]=procps
+	[saslpasswd2]=sasl2-bin
+	[sasldblistusers2]=sasl2-bin
 )
 
 missing_cmds=()
 missing_pkgs=()
-for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps; do
+for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps saslpasswd2 sasldblistusers2; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing_cmds+=("$cmd")
 		pkg=${PKG[$cmd]}
+		case " ${missing_pkgs[*]:-} " in
+		*" $pkg "*) ;;
+		*) missing_pkgs+=("$pkg") ;;
+		esac
+	fi
+done
+# Cyrus SASL plugins (files, not commands): plugin glob → Debian package.
+missing_plugins=()
+declare -A SASLPLUGIN=(
+	[libplain.so]=libsasl2-modules
+	[liblogin.so]=libsasl2-modules
+	[libsasldb.so]=libsasl2-modules-db
+)
+have_sasl_plugin() {
+	local f
+	for f in /usr/lib/*/sasl2/"$1"* /usr/lib/sasl2/"$1"* /usr/lib64/sasl2/"$1"*; do
+		[ -e "$f" ] && return 0
+	done
+	return 1
+}
+for plugin in libplain.so liblogin.so libsasldb.so; do
+	if ! have_sasl_plugin "$plugin"; then
+		missing_plugins+=("$plugin")
+		pkg=${SASLPLUGIN[$plugin]}
 		case " ${missing_pkgs[*]:-} " in
 		*" $pkg "*) ;;
 		*) missing_pkgs+=("$pkg") ;;
@@ -50,7 +79,7 @@ if [ ${#missing_pkgs[@]} -eq 0 ]; then
 fi
 
 if [ "$(id -u)" != 0 ]; then
-	echo "install-deps: missing commands: ${missing_cmds[*]:-none}" >&2
+	echo "install-deps: missing commands: ${missing_cmds[*]:-none}; SASL plugins: ${missing_plugins[*]:-none}" >&2
 	echo "install-deps: install as root: apt-get install -y --no-install-recommends ${missing_pkgs[*]}" >&2
 	exit 1
 fi
@@ -72,6 +101,9 @@ apt-get install -y -qq --no-install-recommends \
 still=()
 for cmd in "${missing_cmds[@]}"; do
 	command -v "$cmd" >/dev/null 2>&1 || still+=("$cmd")
+done
+for plugin in "${missing_plugins[@]}"; do
+	have_sasl_plugin "$plugin" || still+=("SASL plugin $plugin")
 done
 if [ ${#still[@]} -gt 0 ]; then
 	echo "install-deps: still missing after apt-get: ${still[*]}" >&2

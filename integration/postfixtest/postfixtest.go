@@ -25,7 +25,7 @@
 // One file per recipient and delivery (deliver_destination_recipient_limit=1).
 //
 // SMTP AUTH: with Options.SASLUsers the instance offers AUTH PLAIN and LOGIN
-// (Cyrus SASL, a private sasldb in DIR/sasl, plaintext allowed without TLS)
+// (Cyrus SASL, a private sasldb in DIR/etc/sasl, plaintext allowed without TLS)
 // and Mail.Auth makes Submit authenticate after EHLO. Postfix then passes the
 // login to milters as {auth_authen}. This needs the Debian packages sasl2-bin,
 // libsasl2-modules and libsasl2-modules-db (scripts/install-deps.sh).
@@ -75,7 +75,7 @@ type Options struct {
 	CleanupSizeLimit int
 	// SASLUsers, if non-empty, enables SMTP AUTH (Cyrus SASL, mechanisms
 	// PLAIN and LOGIN, no TLS needed) on the smtpd listeners, with these
-	// logins and passwords in a private sasldb (DIR/sasl/sasldb2). A login
+	// logins and passwords in a private sasldb (DIR/etc/sasl/sasldb2). A login
 	// "local@domain" is stored as user "local" in realm "domain" (saslpasswd2
 	// -u domain local), which is how Cyrus looks up a client that logs in as
 	// "local@domain"; Postfix hands that full login to milters as
@@ -509,8 +509,11 @@ func baseMain(i *Instance, name string) [][2]string {
 }
 
 // SASLDir is where an instance with Options.SASLUsers keeps its Cyrus SASL
-// configuration (smtpd.conf) and sasldb2.
-func (i *Instance) SASLDir() string { return filepath.Join(i.Dir, "sasl") }
+// configuration (smtpd.conf) and sasldb2: ConfigDir/sasl. Upstream Postfix
+// reads smtpd.conf from cyrus_sasl_config_path (set to this directory), but
+// Debian's Postfix (patch 07_sasl_config) ignores that setting and always
+// searches "$config_directory/sasl:/usr/lib/sasl": this path works for both.
+func (i *Instance) SASLDir() string { return filepath.Join(i.ConfigDir, "sasl") }
 
 func saslMain(i *Instance) [][2]string {
 	return [][2]string{
@@ -526,8 +529,8 @@ func saslMain(i *Instance) [][2]string {
 	}
 }
 
-// setupSASL writes DIR/sasl/smtpd.conf and creates the users in
-// DIR/sasl/sasldb2, readable by the postfix user (smtpd reads it as postfix).
+// setupSASL writes SASLDir()/smtpd.conf and creates the users in
+// SASLDir()/sasldb2, readable by the postfix user (smtpd reads it as postfix).
 func (i *Instance) setupSASL(myhostname string) error {
 	dir := i.SASLDir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -760,6 +763,25 @@ func (i *Instance) SetDeliveryTempfail(t testing.TB, on bool) {
 func (i *Instance) Log() string {
 	b, _ := os.ReadFile(i.LogFile)
 	return string(b)
+}
+
+// WaitLog polls until the instance's log contains s and returns the log; it
+// fails the test with the log on timeout. Postfix logs through postlogd, so a
+// line may appear a moment after the SMTP reply it belongs to.
+func (i *Instance) WaitLog(t testing.TB, s string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		log := i.Log()
+		if strings.Contains(log, s) {
+			return log
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("postfixtest: log never said %q within %v:\n%s", s, timeout, log)
+			return log
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Send submits m over SMTP to SMTPAddr (or m.Addr). It returns nil if the
