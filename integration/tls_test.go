@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,7 +77,6 @@ func setupTLSEnv(t *testing.T) *tlsEnv {
 		"smtp_destination_concurrency_limit": "2",
 	}
 	e.pf = postfixtest.Start(t, opts)
-	addTLSManager(t, e.pf)
 	t.Cleanup(func() {
 		if t.Failed() {
 			q, _ := exec.Command("postqueue", "-c", e.pf.ConfigDir, "-p").CombinedOutput()
@@ -88,41 +86,6 @@ func setupTLSEnv(t *testing.T) *tlsEnv {
 		}
 	})
 	return e
-}
-
-// addTLSManager adds the tlsmgr service the harness's master.cf lacks and
-// reloads Postfix. Without it the smtp client logs "no entropy for TLS key
-// generation: disabling TLS support" and every policy "encrypt" delivery is
-// deferred with "TLS is required, but our TLS engine is unavailable".
-func addTLSManager(t *testing.T, pf *postfixtest.Instance) {
-	t.Helper()
-	master, err := os.ReadFile(filepath.Join(pf.ConfigDir, "master.cf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(string(master), "\ntlsmgr ") {
-		return // the harness has it now
-	}
-	if out, err := exec.Command("postconf", "-c", pf.ConfigDir, "-M",
-		"tlsmgr/unix=tlsmgr unix - - n 1000? 1 tlsmgr").CombinedOutput(); err != nil {
-		t.Fatalf("postconf -M tlsmgr: %v\n%s", err, out)
-	}
-	old := time.Now().Add(-10 * time.Second) // no "settling" wait for a fresh config
-	_ = os.Chtimes(filepath.Join(pf.ConfigDir, "master.cf"), old, old)
-	if out, err := exec.Command("postfix", "-c", pf.ConfigDir, "reload").CombinedOutput(); err != nil {
-		t.Fatalf("postfix reload: %v\n%s\n%s", err, out, pf.Log())
-	}
-	sock := filepath.Join(pf.Dir, "queue", "private", "tlsmgr")
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after reload\n%s", sock, pf.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // diag is extra failure output for the waits.
