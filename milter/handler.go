@@ -133,6 +133,14 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	if encrypted {
 		groups = encryptedGroups(ev.Decisions)
 	}
+	if len(groups) > 1 && tx.SpoolErr != nil {
+		// Copies are rendered from the spool; a cut-off body must never be
+		// re-injected as if it were the message.
+		if tx.TooBig() {
+			return p.fail(tx, res, Reject(552, "5.3.4", "Message too big to be split for its recipients by this gateway"), tx.SpoolErr)
+		}
+		return p.fail(tx, res, TempFail("4.3.0", "Your message could not be split for its recipients right now; please try again later"), tx.SpoolErr)
+	}
 	copies := make([]*content, len(groups))
 	for i, g := range groups {
 		c, reply, err := p.render(ctx, m, g)

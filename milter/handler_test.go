@@ -1182,3 +1182,19 @@ func TestHandleInboundSubjectTagKept(t *testing.T) {
 		t.Fatalf("inbound [secure] mail: %+v", res)
 	}
 }
+
+// Copies are rendered from the spool: a body cut off at max_message_size
+// must never be re-injected as the message.
+func TestHandleTooBigIsNotSplit(t *testing.T) {
+	ids := openIdentities(t, t.TempDir())
+	re := &fakeReinjector{}
+	p := newProcessor(t, testSettings(t, splitSpec()), ids, re)
+	rcpts := []string{"bob@partner.example", "dan@plain.example"}
+	hs := setHeader(baseHeaders(), "To", "bob@partner.example, dan@plain.example")
+	tx := newTx(hs, plainBody, rcpts...)
+	tx.SpoolErr = errTooBig
+	res := p.Handle(context.Background(), tx)
+	if res.Reply.Code != 552 || res.Reply.Enhanced != "5.3.4" || len(re.copies()) != 0 || res.DeleteRecipients != nil {
+		t.Fatalf("oversized split: %+v, %d copies", res, len(re.copies()))
+	}
+}

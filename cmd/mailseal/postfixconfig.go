@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -40,16 +41,22 @@ func reinjectLines(cfg *config.Config) string {
 		return "# reinject is empty: messages whose recipients need different treatment are tempfailed.\n"
 	}
 	host, port, _ := net.SplitHostPort(cfg.Reinject)
+	// mailseal connects from the host it runs on; this assumes the same host.
+	client := host + "/32"
+	if strings.Contains(host, ":") {
+		client = "[" + host + "]/128"
+	}
+	// Address mappings (virtual aliases, canonical maps) stay on: the milter
+	// saw the recipients before cleanup rewrote them, so the copies need them.
 	return fmt.Sprintf(`
 # --- master.cf: where mailseal hands back per-recipient copies (no milters) ---
-%s:%s inet  n       -       n       -       -       smtpd
+%s inet  n       -       n       -       -       smtpd
   -o smtpd_milters=
   -o non_smtpd_milters=
   -o smtpd_client_restrictions=permit_mynetworks,reject
   -o smtpd_recipient_restrictions=permit_mynetworks,reject
-  -o mynetworks=%s/32
-  -o receive_override_options=no_address_mappings
-`, host, port, host)
+  -o mynetworks=%s
+`, net.JoinHostPort(host, port), client)
 }
 
 // writePostfixConfig prints what an admin pastes; every line says why.
