@@ -31,6 +31,28 @@ func withCerts(cmd *cobra.Command, cfgPath func() string, f func(ctx context.Con
 	return f(cmd.Context(), m)
 }
 
+// forUser builds the RunE of a command taking one EMAIL argument.
+func forUser(cfgPath func() string, f func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		email, err := emailArg(args[0])
+		if err != nil {
+			return err
+		}
+		return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+			return f(ctx, cmd, m, email)
+		})
+	}
+}
+
+// current returns a user's current certificate, with a helpful error.
+func current(ctx context.Context, m *certs.Manager, email string) (*certs.CertInfo, error) {
+	c, err := m.Show(ctx, email)
+	if errors.Is(err, certs.ErrNotFound) {
+		return nil, fmt.Errorf("no certificate for %s (one is issued with its first outbound mail, or by `mailseal certs issue`)", email)
+	}
+	return c, err
+}
+
 func emailArg(s string) (string, error) {
 	a, err := mail.ParseAddress(s)
 	if err != nil || a.Address != s {
@@ -64,64 +86,43 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 		Use:   "show EMAIL",
 		Short: "Show the current certificate of one user",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			email, err := emailArg(args[0])
+		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+			c, err := current(ctx, m, email)
 			if err != nil {
 				return err
 			}
-			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
-				c, err := m.Show(ctx, email)
-				if errors.Is(err, certs.ErrNotFound) {
-					return fmt.Errorf("no certificate for %s (one is issued with its first outbound mail, or by `mailseal certs issue`)", email)
-				}
-				if err != nil {
-					return err
-				}
-				out := cmd.OutOrStdout()
-				fmt.Fprintf(out, "Email:        %s\nSubject:      %s\nIssuer:       %s\nSerial:       %s\nKey:          %s\n", c.Email, c.Subject, c.Issuer, c.Serial, c.KeyType)
-				fmt.Fprintf(out, "Not before:   %s\nNot after:    %s\nSHA-256:      %s\nStatus:       %s\n",
-					c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), c.SHA256Fingerprint, status(*c))
-				return nil
-			})
-		},
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Email:        %s\nSubject:      %s\nIssuer:       %s\nSerial:       %s\nKey:          %s\n", c.Email, c.Subject, c.Issuer, c.Serial, c.KeyType)
+			fmt.Fprintf(out, "Not before:   %s\nNot after:    %s\nSHA-256:      %s\nStatus:       %s\n",
+				c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), c.SHA256Fingerprint, status(*c))
+			return nil
+		}),
 	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "issue EMAIL",
 		Short: "Issue a new certificate for a user now (the previous one stays valid until it expires)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			email, err := emailArg(args[0])
+		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+			id, err := m.Issue(ctx, email)
 			if err != nil {
 				return err
 			}
-			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
-				id, err := m.Issue(ctx, email)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "issued %s serial %s valid until %s\n", email, id.Cert.SerialNumber.Text(16), id.Cert.NotAfter.UTC().Format(time.RFC3339))
-				return nil
-			})
-		},
+			fmt.Fprintf(cmd.OutOrStdout(), "issued %s serial %s valid until %s\n", email, id.Cert.SerialNumber.Text(16), id.Cert.NotAfter.UTC().Format(time.RFC3339))
+			return nil
+		}),
 	})
 	var reason int
 	revoke := &cobra.Command{
 		Use:   "revoke EMAIL",
 		Short: "Revoke every valid certificate of a user; the CRL lists them and the next mail gets a new one",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			email, err := emailArg(args[0])
-			if err != nil {
+		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+			if err := m.Revoke(ctx, email, reason); err != nil {
 				return err
 			}
-			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
-				if err := m.Revoke(ctx, email, reason); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificates of %s (reason %d)\n", email, reason)
-				return nil
-			})
-		},
+			fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificates of %s (reason %d)\n", email, reason)
+			return nil
+		}),
 	}
 	revoke.Flags().IntVar(&reason, "reason", 0, "RFC 5280 reason code (0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation)")
 	cmd.AddCommand(revoke)
@@ -130,28 +131,19 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 		Use:   "export EMAIL",
 		Short: "Print a user's current certificate as PEM",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			email, err := emailArg(args[0])
+		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+			c, err := current(ctx, m, email)
 			if err != nil {
 				return err
 			}
-			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
-				c, err := m.Show(ctx, email)
-				if errors.Is(err, certs.ErrNotFound) {
-					return fmt.Errorf("no certificate for %s (one is issued with its first outbound mail, or by `mailseal certs issue`)", email)
-				}
-				if err != nil {
-					return err
-				}
-				if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}); err != nil {
-					return err
-				}
-				if chain {
-					return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
-				}
-				return nil
-			})
-		},
+			if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}); err != nil {
+				return err
+			}
+			if chain {
+				return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
+			}
+			return nil
+		}),
 	}
 	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificate")
 	cmd.AddCommand(export)
