@@ -19,6 +19,7 @@
 #   MAILSEAL=auto   auto: skip the mailseal case if ./cmd/mailseal does not build
 #                   or has no `serve`; yes: fail instead; no: skip it
 #   KEY_TYPE=rsa-3072  mailseal's ca.key_type: rsa-3072 | rsa-2048 | ecdsa-p256
+#   SIGN=always     mailseal's policy.sign; never measures its plumbing without crypto
 #   TIMEOUT=600     seconds to wait for one case's deliveries
 #   KEEP=1          keep the work dir (logs) afterwards
 # Needs root (Postfix master, smtp-sink -u nobody) and postfix, go on PATH.
@@ -26,6 +27,7 @@ set -euo pipefail
 
 N=${N:-2000}
 KEY_TYPE=${KEY_TYPE:-rsa-3072}
+SIGN=${SIGN:-always}
 SIZE=${SIZE:-10240}
 SESSIONS=${SESSIONS:-10}
 WARMUP=${WARMUP:-20}
@@ -286,6 +288,8 @@ reinject: ""
 state_dir: $WORK/mailseal-state
 ca:
   key_type: $KEY_TYPE
+policy:
+  sign: $SIGN
 internal_domains: [corp.example]
 trusted_networks: [127.0.0.0/8]
 EOF
