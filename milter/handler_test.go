@@ -455,7 +455,7 @@ func TestHandleSignsAuthorisedSender(t *testing.T) {
 func TestHandleSignatureVerifiesWithOpenSSL(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not installed")
+		t.Fatal("openssl not installed (scripts/install-deps.sh installs it)")
 	}
 	ids := openIdentities(t, t.TempDir())
 	p := newProcessor(t, testSettings(t, policy.DefaultSpec()), ids, nil)
