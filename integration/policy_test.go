@@ -151,7 +151,7 @@ func TestInboundRequireTLSRefusesPlaintextClient(t *testing.T) {
 	r := pf.Submit(postfixtest.Mail{From: "statements@bank.example", To: []string{"alice@corp.example"},
 		Data: plainMail("statements@bank.example", "alice@corp.example", "Statement"), SourceIP: untrustedIP})
 	want := "5.7.1 this sender's mail must arrive over TLS (STARTTLS); the connection was not encrypted"
-	if len(r.Errors) != 1 || r.Errors[0].Code != 550 || r.Errors[0].Msg != want {
+	if len(r.Errors) == 0 || r.Errors[0].Stage != "RCPT" || r.Errors[0].Code != 550 || r.Errors[0].Msg != want || r.QueueID != "" {
 		t.Fatalf("plaintext mail from the bank got %v; want 550 %s", r.Error(), want)
 	}
 	// Other senders are not affected by the bank's rule.

@@ -63,15 +63,24 @@ func (p *Processor) SetSettings(s *Settings) { p.settings.Store(s) }
 
 // Recipient refuses a recipient at RCPT time when the rules alone decide
 // that mail to it can never be delivered (encryption required, no key, no
-// fallback), so the sender learns it before sending the data.
+// fallback; or an inbound require_tls rule and a plaintext connection), so
+// the sender learns it before sending the data.
 func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string) Reply {
 	set := p.settings.Load()
 	dir := policy.Inbound
 	if set.Policy.Authorised(tx.From, tx.AuthUser, tx.Client.Addr) {
 		dir = policy.Outbound
 	}
-	if rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, policy.KeyAvailability{}); rej != nil {
-		p.log.Info("recipient refused", "from", tx.From, "rcpt", rcpt, "rule", rej.Rule, "reply", rej.Text)
+	rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, policy.KeyAvailability{})
+	if rej == nil && dir == policy.Inbound {
+		// An inbound require_tls rule depends on sender, recipient and the
+		// connection only: refuse before the client sends the data.
+		ev := set.Engine.Evaluate(policy.Input{Direction: dir, Sender: tx.From,
+			Recipients: []policy.Recipient{{Address: rcpt}}, ClientTLS: tx.Client.TLSVersion != ""})
+		rej = ev.RequireTLSInboundViolation
+	}
+	if rej != nil {
+		p.log.Info("recipient refused", "queue_id", tx.QueueID, "from", tx.From, "rcpt", rcpt, "rule", rej.Rule, "reply", rej.Text)
 		return Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}
 	}
 	return Reply{}

@@ -1198,3 +1198,25 @@ func TestHandleTooBigIsNotSplit(t *testing.T) {
 		t.Fatalf("oversized split: %+v, %d copies", res, len(re.copies()))
 	}
 }
+
+func TestRecipientInboundRequireTLS(t *testing.T) {
+	spec := policy.DefaultSpec()
+	spec.Rules = []policy.RuleSpec{{Name: "bank", Direction: "inbound", Senders: []string{"*@bank.example"}, RequireTLS: true}}
+	p := newProcessor(t, testSettings(t, spec), openIdentities(t, t.TempDir()), nil)
+	for _, tc := range []struct {
+		name, from, tls string
+		want            int
+	}{
+		{"plaintext from the bank", "x@bank.example", "", 550},
+		{"STARTTLS from the bank", "x@bank.example", "TLSv1.3", 0},
+		{"plaintext from someone else", "x@partner.example", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx := &Transaction{From: tc.from, Client: Client{Addr: netip.MustParseAddr("198.51.100.7"), TLSVersion: tc.tls}}
+			r := p.Recipient(context.Background(), tx, "alice@corp.example")
+			if r.Code != tc.want || (tc.want != 0 && r.Text != "this sender's mail must arrive over TLS (STARTTLS); the connection was not encrypted") {
+				t.Fatalf("Recipient = %+v, want code %d", r, tc.want)
+			}
+		})
+	}
+}
