@@ -369,3 +369,43 @@ func TestIdleConnectionTimesOut(t *testing.T) {
 		t.Fatalf("read from idle connection: %v, want EOF (closed by server)", err)
 	}
 }
+
+func TestUnixSocket(t *testing.T) {
+	path := t.TempDir() + "/milter.sock"
+	// A stale socket from a crashed run is replaced.
+	stale, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+	ln, err := Listen("unix", path)
+	if err != nil {
+		t.Fatalf("Listen over a stale socket: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o666 {
+		t.Fatalf("socket mode %v, %v; want 0666 so the postfix user can connect", fi.Mode().Perm(), err)
+	}
+	h := &recordingHandler{}
+	srv := NewServer(h, Options{})
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	c := gomilter.NewClientWithOptions("unix", path, gomilter.ClientOptions{ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+		ActionMask: gomilter.OptAddHeader | gomilter.OptChangeBody | gomilter.OptChangeHeader | gomilter.OptAddRcpt | gomilter.OptRemoveRcpt})
+	s, err := c.Session()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, act := sendMessage(t, s, "<a@corp.example>", []string{"<b@x.example>"}, nil, []byte("hi\r\n")); act.Code != gomilter.ActContinue {
+		t.Fatalf("action %+v", act)
+	}
+	if len(h.txs) != 1 {
+		t.Fatalf("handler saw %d messages over the unix socket", len(h.txs))
+	}
+}
