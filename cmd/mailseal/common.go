@@ -65,5 +65,8 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		CRLURL:        cfg.CRLURL(),
 		Logger:        log,
 		OnIssue:       onIssue,
+		// `certs revoke` runs in another process: the daemon's cached CRL
+		// picks such a revocation up within this time.
+		CRLRefresh: 5 * time.Minute,
 	})
 }
