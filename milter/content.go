@@ -18,6 +18,7 @@ type original struct {
 	authservID string
 	signer     string
 	subject    *HeaderChange // subject with the confidential tag removed, if any
+	digest     []byte        // SHA-256 of the body, once computed
 }
 
 // content is one group's version of the message, as edits to the original:

@@ -148,14 +148,30 @@ func copyKey(m *original, g policy.Group) (string, error) {
 	for _, hd := range m.kept {
 		fmt.Fprintf(h, "%s\x00%s\x00", strings.ToLower(hd.Name), hd.Value)
 	}
+	body, err := m.bodyDigest()
+	if err != nil {
+		return "", err
+	}
+	h.Write(body)
+	return fmt.Sprintf("%x", h.Sum(nil)), nil
+}
+
+// bodyDigest hashes the spooled body once per message, however many copies
+// it has.
+func (m *original) bodyDigest() ([]byte, error) {
+	if m.digest != nil {
+		return m.digest, nil
+	}
 	body, err := m.tx.Body()
 	if err != nil {
-		return "", fmt.Errorf("read spool: %w", err)
+		return nil, fmt.Errorf("read spool: %w", err)
 	}
+	h := sha256.New()
 	if _, err := io.Copy(h, body); err != nil {
-		return "", fmt.Errorf("read spool: %w", err)
+		return nil, fmt.Errorf("read spool: %w", err)
 	}
-	return fmt.Sprintf("%x", h.Sum(nil)), nil
+	m.digest = h.Sum(nil)
+	return m.digest, nil
 }
 
 // sentCopies is the in-memory CopyLedger, for as long as a client may retry
