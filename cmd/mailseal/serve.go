@@ -229,7 +229,10 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	check("store", a.Store != b.Store)
 	check("ca", a.CA != b.CA)
 	check("master_key", a.MasterKey != b.MasterKey || a.MasterKeyFile != b.MasterKeyFile)
-	check("milter", a.Milter != b.Milter)
+	// shutdown_timeout is read at shutdown, so a reload does take it over.
+	am, bm := a.Milter, b.Milter
+	am.ShutdownTimeout, bm.ShutdownTimeout = 0, 0
+	check("milter", am != bm)
 	check("log", a.Log != b.Log)
 	return keys
 }
