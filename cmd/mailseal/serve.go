@@ -164,7 +164,8 @@ func serve(parent context.Context, cfg *config.Config) error {
 	if len(cfg.InternalDomains) == 0 {
 		log.Warn("internal_domains is empty: no mail will be signed; set it in the config or MAILSEAL_INTERNAL_DOMAINS")
 	}
-	log.Info("mailseal serving", "listen", cfg.Listen, "admin", cfg.AdminListen, "state_dir", cfg.StateDir,
+	log.Info("mailseal serving", "listen", cfg.Listen, "admin", cfg.AdminListen, "socketmap", cfg.SocketmapListen,
+		"reinject", cfg.Reinject, "rules", len(cfg.Policy.Rules), "state_dir", cfg.StateDir,
 		"internal_domains", cfg.InternalDomains, "config", cfg.Source)
 
 	signals := make(chan os.Signal, 4)
