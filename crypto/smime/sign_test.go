@@ -90,10 +90,7 @@ func TestSignOpenSSL(t *testing.T) {
 	openssl := opensslPath(t)
 	p := getPKI(t)
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pemCert(p.root), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := p.writeRoot(t, dir)
 	for _, kind := range []string{"rsa", "ecdsa"} {
 		s := p.signer(t, kind)
 		for i, tc := range msgCases {
@@ -150,10 +147,7 @@ func TestSignOpenSSLDetectsTampering(t *testing.T) {
 	openssl := opensslPath(t)
 	p := getPKI(t)
 	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, pemCert(p.root), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := p.writeRoot(t, dir)
 	signed, err := p.signer(t, "ecdsa").Sign(nil, strings.NewReader("pay 100 EUR\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -237,4 +231,14 @@ func TestSignErrors(t *testing.T) {
 	if _, err := late.Sign(nil, strings.NewReader("x")); !errorsIs(err, ErrCertificateNotValid) {
 		t.Errorf("expired certificate: %v, want ErrCertificateNotValid", err)
 	}
+}
+
+// writeRoot writes the test root CA as PEM into dir for openssl's -CAfile.
+func (p *testPKI) writeRoot(t *testing.T, dir string) string {
+	t.Helper()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pemCert(p.root), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return caFile
 }
