@@ -59,6 +59,17 @@ func (o *Options) setDefaults() {
 	}
 }
 
+// protocol is what we ask Postfix to leave out. We never act at DATA, at
+// end of headers or on unknown SMTP commands (go-milter would even drop the
+// connection on the last), and at connect, HELO, MAIL FROM, each header and
+// each body chunk we only collect: our answer there is always "continue", so
+// Postfix need not wait for it. Every round trip saved is CPU that Postfix
+// and mailseal spend on mail instead. Handlers for the no-reply stages must
+// return a nil Response; RCPT and end of message still get one.
+const protocol = gomilter.OptNoData | gomilter.OptNoEOH | gomilter.OptNoUnknown |
+	gomilter.OptNoConnReply | gomilter.OptNoHeloReply | gomilter.OptNoMailReply |
+	gomilter.OptNoHeaderReply | gomilter.OptNoBodyReply
+
 // Server serves the milter protocol on one or more listeners.
 type Server struct {
 	opts    Options
@@ -80,6 +91,7 @@ func NewServer(h Handler, opts Options) *Server {
 		NewMilter: s.claimSession,
 		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptChangeBody |
 			gomilter.OptAddRcpt | gomilter.OptRemoveRcpt,
+		Protocol: protocol,
 	}
 	return s
 }

@@ -337,11 +337,17 @@ func TestDroppedConnectionReleasesMessage(t *testing.T) {
 	if _, err := s.BodyChunk(bytes.Repeat([]byte("z"), 1000)); err != nil {
 		t.Fatal(err)
 	}
-	if srv.InFlight() != 1 {
-		t.Fatalf("in flight = %d", srv.InFlight())
+	// MAIL FROM and body chunks get no reply: wait until the server has
+	// read MAIL FROM.
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.InFlight() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("in flight = %d", srv.InFlight())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	s.Close()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline = time.Now().Add(5 * time.Second)
 	for srv.InFlight() != 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -407,5 +413,35 @@ func TestUnixSocket(t *testing.T) {
 	}
 	if len(h.txs) != 1 {
 		t.Fatalf("handler saw %d messages over the unix socket", len(h.txs))
+	}
+}
+
+func TestNegotiatedProtocol(t *testing.T) {
+	_, addr := startServer(t, &recordingHandler{}, Options{})
+	s := newClientSession(t, addr)
+	tests := []struct {
+		name string
+		opt  gomilter.OptProtocol
+		want bool
+	}{
+		{"skip DATA", gomilter.OptNoData, true},
+		{"skip end of headers", gomilter.OptNoEOH, true},
+		{"skip unknown commands (go-milter would drop the connection)", gomilter.OptNoUnknown, true},
+		{"no reply at connect", gomilter.OptNoConnReply, true},
+		{"no reply at HELO", gomilter.OptNoHeloReply, true},
+		{"no reply at MAIL FROM", gomilter.OptNoMailReply, true},
+		{"no reply per header", gomilter.OptNoHeaderReply, true},
+		{"no reply per body chunk", gomilter.OptNoBodyReply, true},
+		{"RCPT is answered: recipients may be refused", gomilter.OptNoRcptReply, false},
+		{"RCPT is seen", gomilter.OptNoRcptTo, false},
+		{"headers are seen", gomilter.OptNoHeaders, false},
+		{"body is seen", gomilter.OptNoBody, false},
+		{"HELO is seen (TLS macros)", gomilter.OptNoHelo, false},
+		{"connect is seen (client address)", gomilter.OptNoConnect, false},
+	}
+	for _, tt := range tests {
+		if got := s.ProtocolOption(tt.opt); got != tt.want {
+			t.Errorf("%s: negotiated = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

@@ -47,13 +47,17 @@ type message struct {
 
 var _ gomilter.Milter = (*session)(nil)
 
+// noReply answers the stages that protocol marks as no-reply: go-milter
+// writes nothing for a nil Response.
+var noReply gomilter.Response
+
 func (s *session) Connect(host, family string, port uint16, addr net.IP, m *gomilter.Modifier) (gomilter.Response, error) {
 	s.client = Client{Hostname: host}
 	if a, ok := netip.AddrFromSlice(addr); ok && (family == "tcp4" || family == "tcp6") {
 		s.client.Addr = a.Unmap()
 	}
 	s.captureMacros(m.Macros)
-	return gomilter.RespContinue, nil
+	return noReply, nil
 }
 
 func (s *session) Helo(name string, m *gomilter.Modifier) (gomilter.Response, error) {
@@ -61,7 +65,7 @@ func (s *session) Helo(name string, m *gomilter.Modifier) (gomilter.Response, er
 	// {tls_version} is sent at HELO; a new EHLO after STARTTLS resends it.
 	s.client.TLSVersion, s.client.TLSCipher = "", ""
 	s.captureMacros(m.Macros)
-	return gomilter.RespContinue, nil
+	return noReply, nil
 }
 
 func (s *session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response, error) {
@@ -76,7 +80,7 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 	s.mu.Unlock()
 	s.srv.messageStarted()
 	s.captureMacros(m.Macros)
-	return gomilter.RespContinue, nil
+	return noReply, nil
 }
 
 func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
@@ -104,9 +108,11 @@ func (s *session) Header(name, value string, m *gomilter.Modifier) (gomilter.Res
 		}
 		msg.headers = append(msg.headers, Header{Name: name, Value: value})
 	})
-	return gomilter.RespContinue, nil
+	return noReply, nil
 }
 
+// Headers (end of headers) is not negotiated (OptNoEOH); it stays for
+// clients that send it anyway.
 func (s *session) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilter.Response, error) {
 	s.captureMacros(m.Macros)
 	return gomilter.RespContinue, nil
@@ -114,7 +120,7 @@ func (s *session) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 
 func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Response, error) {
 	s.withMessage(func(msg *message) { _, _ = msg.spool.Write(chunk) })
-	return gomilter.RespContinue, nil
+	return noReply, nil
 }
 
 // Body is end of message: hand the transaction to the handler and apply its
