@@ -207,12 +207,19 @@ sink() {
 
 now() { date +%s.%N; }
 
-declare -A RATE SUBMIT
+# busy_ticks: CPU ticks all CPUs spent busy so far (user, nice, system, irq,
+# softirq; not idle, iowait or steal). Divided by the messages of a case it
+# gives the CPU each message costs, a steadier figure than msg/s on a machine
+# whose neighbours come and go.
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+TICK_HZ=$(getconf CLK_TCK)
+
+declare -A RATE SUBMIT CPUMS
 
 # run_case NAME MILTER_SPEC
 run_case() {
 	local name=$1 milter=$2
-	local d="$WORK/pf-$name" port sinkport t0 t1 t2 pid
+	local d="$WORK/pf-$name" port sinkport t0 t1 t2 pid c0 c2
 	port=$(free_port)
 	sinkport=$(free_port)
 	while [ "$sinkport" = "$port" ]; do sinkport=$(free_port); done
@@ -231,6 +238,7 @@ run_case() {
 
 	sink "$sinkport" "$N"
 	pid=$SINK_PID
+	c0=$(busy_ticks)
 	t0=$(now)
 	smtp-source -s "$SESSIONS" -m "$N" -l "$SIZE" -f sender@corp.example -t rcpt@partner.example \
 		-M client.bench.test "127.0.0.1:$port" ||
@@ -242,11 +250,13 @@ run_case() {
 		die "$name: not all $N messages reached smtp-sink within ${TIMEOUT}s"
 	fi
 	t2=$(now)
+	c2=$(busy_ticks)
 	stop_postfix "$d"
 	RATE[$name]=$(awk -v n="$N" -v a="$t0" -v b="$t2" 'BEGIN { printf "%.1f", n / (b - a) }')
 	SUBMIT[$name]=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
-	printf 'bench: %-9s %8s msg/s end-to-end  (%s msg/s accepted by smtpd; %d msgs, %.1fs)\n' \
-		"$name" "${RATE[$name]}" "${SUBMIT[$name]}" "$N" "$(awk -v a="$t0" -v b="$t2" 'BEGIN { print b - a }')"
+	CPUMS[$name]=$(awk -v n="$N" -v a="$c0" -v b="$c2" -v hz="$TICK_HZ" 'BEGIN { printf "%.2f", (b - a) * 1000 / hz / n }')
+	printf 'bench: %-9s %8s msg/s end-to-end  (%s msg/s accepted by smtpd; %d msgs, %.1fs; %s ms CPU/msg)\n' \
+		"$name" "${RATE[$name]}" "${SUBMIT[$name]}" "$N" "$(awk -v a="$t0" -v b="$t2" 'BEGIN { print b - a }')" "${CPUMS[$name]}"
 }
 
 mkdir -p "$WORK/bin"
@@ -314,11 +324,12 @@ done
 
 echo "bench: summary (N=$N, ${SIZE}-byte payload, $SESSIONS sessions, $(nproc) CPUs):"
 for c in none noop mailseal; do
-	if [ -n "${RATE[$c]:-}" ]; then printf 'bench:   %-9s %8s msg/s\n' "$c" "${RATE[$c]}"; fi
+	if [ -n "${RATE[$c]:-}" ]; then printf 'bench:   %-9s %8s msg/s  %6s ms CPU/msg\n' "$c" "${RATE[$c]}" "${CPUMS[$c]}"; fi
 done
 if [ -n "${RATE[noop]:-}" ] && [ -n "${RATE[none]:-}" ]; then
 	awk -v a="${RATE[noop]}" -v b="${RATE[none]}" 'BEGIN { printf "bench:   ratio noop/none     = %.2f\n", a / b }'
 fi
 if [ -n "${RATE[mailseal]:-}" ] && [ -n "${RATE[noop]:-}" ]; then
 	awk -v a="${RATE[mailseal]}" -v b="${RATE[noop]}" 'BEGIN { printf "bench:   ratio mailseal/noop = %.2f\n", a / b }'
+	awk -v a="${CPUMS[noop]}" -v b="${CPUMS[mailseal]}" 'BEGIN { printf "bench:   CPU/msg noop/mailseal = %.2f (the ratio the machine would reach if CPU were all that limits it)\n", a / b }'
 fi
