@@ -21,6 +21,8 @@
 #   KEY_TYPE=rsa-3072  mailseal's ca.key_type: rsa-3072 | rsa-2048 | ecdsa-p256
 #   SIGN=always     mailseal's policy.sign; never measures its plumbing without crypto
 #   TIMEOUT=600     seconds to wait for one case's deliveries
+#   ROUNDS=1        run the cases this many times, alternating, and print
+#                   medians: single runs on a shared 2-vCPU machine vary a lot
 #   KEEP=1          keep the work dir (logs) afterwards
 # Needs root (Postfix master, smtp-sink -u nobody) and postfix, go on PATH.
 set -euo pipefail
@@ -35,6 +37,7 @@ CASES=${CASES:-"none noop mailseal"}
 MAILSEAL=${MAILSEAL:-auto}
 TIMEOUT=${TIMEOUT:-600}
 KEEP=${KEEP:-0}
+ROUNDS=${ROUNDS:-1}
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -214,7 +217,12 @@ now() { date +%s.%N; }
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
 TICK_HZ=$(getconf CLK_TCK)
 
-declare -A RATE SUBMIT CPUMS
+declare -A RATE SUBMIT CPUMS ALLRATE ALLCPU
+RATIOS=""
+CPURATIOS=""
+
+# median: the median of the numbers on stdin, one per line.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # run_case NAME MILTER_SPEC
 run_case() {
@@ -255,6 +263,8 @@ run_case() {
 	RATE[$name]=$(awk -v n="$N" -v a="$t0" -v b="$t2" 'BEGIN { printf "%.1f", n / (b - a) }')
 	SUBMIT[$name]=$(awk -v n="$N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }')
 	CPUMS[$name]=$(awk -v n="$N" -v a="$c0" -v b="$c2" -v hz="$TICK_HZ" 'BEGIN { printf "%.2f", (b - a) * 1000 / hz / n }')
+	ALLRATE[$name]+="${RATE[$name]} "
+	ALLCPU[$name]+="${CPUMS[$name]} "
 	printf 'bench: %-9s %8s msg/s end-to-end  (%s msg/s accepted by smtpd; %d msgs, %.1fs; %s ms CPU/msg)\n' \
 		"$name" "${RATE[$name]}" "${SUBMIT[$name]}" "$N" "$(awk -v a="$t0" -v b="$t2" 'BEGIN { print b - a }')" "${CPUMS[$name]}"
 }
@@ -262,74 +272,86 @@ run_case() {
 mkdir -p "$WORK/bin"
 log "work dir $WORK; N=$N SIZE=$SIZE SESSIONS=$SESSIONS WARMUP=$WARMUP"
 
-for c in $CASES; do
-	case $c in
-	none)
-		run_case none ""
-		;;
-	noop)
-		go build -o "$WORK/bin/noopmilter" ./bench/noopmilter
-		mport=$(free_port)
-		"$WORK/bin/noopmilter" -listen "127.0.0.1:$mport" >"$WORK/noopmilter.log" 2>&1 &
-		mpid=$!
-		PIDS+=("$mpid")
-		wait_port "$mport" 10 || { cat "$WORK/noopmilter.log"; die "noopmilter did not start"; }
-		run_case noop "inet:127.0.0.1:$mport"
-		kill "$mpid" 2>/dev/null || true
-		wait "$mpid" 2>/dev/null || true
-		;;
-	mailseal)
-		[ "$MAILSEAL" != no ] || { log "mailseal: skipped (MAILSEAL=no)"; continue; }
-		if ! go build -o "$WORK/bin/mailseal" ./cmd/mailseal >"$WORK/mailseal-build.log" 2>&1 ||
-			! "$WORK/bin/mailseal" serve --help >/dev/null 2>&1; then
-			[ "$MAILSEAL" = yes ] && { cat "$WORK/mailseal-build.log"; die "mailseal does not build or has no 'serve'"; }
-			log "mailseal: skipped (./cmd/mailseal does not build or has no 'serve' yet; MAILSEAL=yes to insist)"
-			continue
-		fi
-		mport=$(free_port)
-		aport=$(free_port)
-		sport=$(free_port)
-		mkdir -p "$WORK/mailseal-state"
-		cat >"$WORK/mailseal.yaml" <<EOF
-listen: inet:127.0.0.1:$mport
-admin_listen: 127.0.0.1:$aport
-socketmap_listen: 127.0.0.1:$sport
-reinject: ""
-state_dir: $WORK/mailseal-state
-ca:
-  key_type: $KEY_TYPE
-policy:
-  sign: $SIGN
-internal_domains: [corp.example]
-trusted_networks: [127.0.0.0/8]
-EOF
-		"$WORK/bin/mailseal" serve --config "$WORK/mailseal.yaml" >"$WORK/mailseal.log" 2>&1 &
-		mpid=$!
-		PIDS+=("$mpid")
-		wait_port "$mport" 30 || { cat "$WORK/mailseal.log"; die "mailseal did not listen on $mport"; }
-		run_case mailseal "inet:127.0.0.1:$mport"
-		if [ "$WARMUP" -gt 0 ]; then
-			if grep -qil 'pkcs7-signature\|application/pgp-signature' "$WORK/dump-mailseal"/* 2>/dev/null; then
-				log "mailseal: warm-up messages arrived signed"
-			else
-				log "mailseal: WARNING: warm-up messages arrived unsigned"
+for round in $(seq "$ROUNDS"); do
+	[ "$ROUNDS" = 1 ] || log "round $round of $ROUNDS"
+	RATE=()
+	CPUMS=()
+	for c in $CASES; do
+		case $c in
+		none)
+			run_case none ""
+			;;
+		noop)
+			go build -o "$WORK/bin/noopmilter" ./bench/noopmilter
+			mport=$(free_port)
+			"$WORK/bin/noopmilter" -listen "127.0.0.1:$mport" >"$WORK/noopmilter.log" 2>&1 &
+			mpid=$!
+			PIDS+=("$mpid")
+			wait_port "$mport" 10 || { cat "$WORK/noopmilter.log"; die "noopmilter did not start"; }
+			run_case noop "inet:127.0.0.1:$mport"
+			kill "$mpid" 2>/dev/null || true
+			wait "$mpid" 2>/dev/null || true
+			;;
+		mailseal)
+			[ "$MAILSEAL" != no ] || { log "mailseal: skipped (MAILSEAL=no)"; continue; }
+			if ! go build -o "$WORK/bin/mailseal" ./cmd/mailseal >"$WORK/mailseal-build.log" 2>&1 ||
+				! "$WORK/bin/mailseal" serve --help >/dev/null 2>&1; then
+				[ "$MAILSEAL" = yes ] && { cat "$WORK/mailseal-build.log"; die "mailseal does not build or has no 'serve'"; }
+				log "mailseal: skipped (./cmd/mailseal does not build or has no 'serve' yet; MAILSEAL=yes to insist)"
+				continue
 			fi
-		fi
-		kill "$mpid" 2>/dev/null || true
-		wait "$mpid" 2>/dev/null || true
-		;;
-	*) die "unknown case $c" ;;
-	esac
+			mport=$(free_port)
+			aport=$(free_port)
+			sport=$(free_port)
+			mkdir -p "$WORK/mailseal-state"
+			cat >"$WORK/mailseal.yaml" <<-EOF
+	listen: inet:127.0.0.1:$mport
+	admin_listen: 127.0.0.1:$aport
+	socketmap_listen: 127.0.0.1:$sport
+	reinject: ""
+	state_dir: $WORK/mailseal-state
+	ca:
+	  key_type: $KEY_TYPE
+	policy:
+	  sign: $SIGN
+	internal_domains: [corp.example]
+	trusted_networks: [127.0.0.0/8]
+	EOF
+			"$WORK/bin/mailseal" serve --config "$WORK/mailseal.yaml" >"$WORK/mailseal.log" 2>&1 &
+			mpid=$!
+			PIDS+=("$mpid")
+			wait_port "$mport" 30 || { cat "$WORK/mailseal.log"; die "mailseal did not listen on $mport"; }
+			run_case mailseal "inet:127.0.0.1:$mport"
+			if [ "$WARMUP" -gt 0 ]; then
+				if grep -qil 'pkcs7-signature\|application/pgp-signature' "$WORK/dump-mailseal"/* 2>/dev/null; then
+					log "mailseal: warm-up messages arrived signed"
+				else
+					log "mailseal: WARNING: warm-up messages arrived unsigned"
+				fi
+			fi
+			kill "$mpid" 2>/dev/null || true
+			wait "$mpid" 2>/dev/null || true
+			;;
+		*) die "unknown case $c" ;;
+		esac
+	done
+	if [ -n "${RATE[mailseal]:-}" ] && [ -n "${RATE[noop]:-}" ]; then
+		RATIOS+="$(awk -v a="${RATE[mailseal]}" -v b="${RATE[noop]}" 'BEGIN { printf "%.2f", a / b }') "
+		CPURATIOS+="$(awk -v a="${CPUMS[noop]}" -v b="${CPUMS[mailseal]}" 'BEGIN { printf "%.2f", a / b }') "
+	fi
 done
 
-echo "bench: summary (N=$N, ${SIZE}-byte payload, $SESSIONS sessions, $(nproc) CPUs):"
+med() { tr ' ' '\n' <<<"$1" | grep . | median; }
+echo "bench: summary (N=$N, ${SIZE}-byte payload, $SESSIONS sessions, $(nproc) CPUs, $ROUNDS round(s); medians):"
 for c in none noop mailseal; do
-	if [ -n "${RATE[$c]:-}" ]; then printf 'bench:   %-9s %8s msg/s  %6s ms CPU/msg\n' "$c" "${RATE[$c]}" "${CPUMS[$c]}"; fi
+	if [ -n "${ALLRATE[$c]:-}" ]; then
+		printf 'bench:   %-9s %8s msg/s  %6s ms CPU/msg   (runs: %s)\n' "$c" "$(med "${ALLRATE[$c]}")" "$(med "${ALLCPU[$c]}")" "${ALLRATE[$c]% }"
+	fi
 done
-if [ -n "${RATE[noop]:-}" ] && [ -n "${RATE[none]:-}" ]; then
-	awk -v a="${RATE[noop]}" -v b="${RATE[none]}" 'BEGIN { printf "bench:   ratio noop/none     = %.2f\n", a / b }'
+if [ -n "${ALLRATE[noop]:-}" ] && [ -n "${ALLRATE[none]:-}" ]; then
+	awk -v a="$(med "${ALLRATE[noop]}")" -v b="$(med "${ALLRATE[none]}")" 'BEGIN { printf "bench:   ratio noop/none     = %.2f\n", a / b }'
 fi
-if [ -n "${RATE[mailseal]:-}" ] && [ -n "${RATE[noop]:-}" ]; then
-	awk -v a="${RATE[mailseal]}" -v b="${RATE[noop]}" 'BEGIN { printf "bench:   ratio mailseal/noop = %.2f\n", a / b }'
-	awk -v a="${CPUMS[noop]}" -v b="${CPUMS[mailseal]}" 'BEGIN { printf "bench:   CPU/msg noop/mailseal = %.2f (the ratio the machine would reach if CPU were all that limits it)\n", a / b }'
+if [ -n "$RATIOS" ]; then
+	printf 'bench:   ratio mailseal/noop = %s   (per round: %s)\n' "$(med "$RATIOS")" "${RATIOS% }"
+	printf 'bench:   CPU/msg noop/mailseal = %s   (per round: %s; the ratio if CPU were all that limits throughput)\n' "$(med "$CPURATIOS")" "${CPURATIOS% }"
 fi
