@@ -75,12 +75,26 @@ func Entity(fields []Field, body []byte) (out []byte, err error) {
 		h = append(h, field{name: "Content-Type", raw: []byte("Content-Type: text/plain; charset=" + cs)})
 	}
 	var w bytes.Buffer
-	w.Grow(len(body) + len(body)/8 + 1024)
+	w.Grow(outputEstimate(body))
 	c := canon{w: &w}
 	if err := c.entity(h, body, false, "text/plain", 0); err != nil {
 		return nil, err
 	}
 	return w.Bytes(), nil
+}
+
+// outputEstimate is the buffer size for canonicalising body, so that a
+// large message is not copied again and again while the buffer doubles:
+// an 8-bit byte becomes at most three (=XX in quoted-printable; base64 of
+// binary takes less), line ends may gain a CR and long lines a soft break.
+func outputEstimate(body []byte) int {
+	eightBit := 0
+	for _, c := range body {
+		if c >= 0x80 {
+			eightBit++
+		}
+	}
+	return len(body) + 2*eightBit + len(body)/16 + 1024
 }
 
 type canon struct{ w *bytes.Buffer }

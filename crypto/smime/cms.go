@@ -47,8 +47,13 @@ func (d deferredKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) 
 
 // detachedSignature returns the DER of a detached CMS SignedData over
 // content.
+//
+// pkcs7 would DER-encode a full copy of content only to hash it and drop
+// it again at Detach: we give it no content, hash content ourselves and
+// write the messageDigest attribute like signingTime below.
 func (s *Signer) detachedSignature(content []byte, now time.Time) ([]byte, error) {
-	sd, err := pkcs7.NewSignedData(content)
+	contentDigest := sha256.Sum256(content)
+	sd, err := pkcs7.NewSignedData(nil)
 	if err != nil {
 		return nil, fmt.Errorf("smime: new signed data: %w", err)
 	}
@@ -78,15 +83,23 @@ func (s *Signer) detachedSignature(content []byte, now time.Time) ([]byte, error
 	if err != nil {
 		return nil, fmt.Errorf("smime: encode signing time: %w", err)
 	}
-	found := false
+	digestDER, err := asn1.Marshal(contentDigest[:])
+	if err != nil {
+		return nil, fmt.Errorf("smime: encode message digest: %w", err)
+	}
+	var timeSet, digestSet bool
 	for i := range attrs {
-		if attrs[i].Type.Equal(pkcs7.OIDAttributeSigningTime) {
+		switch {
+		case attrs[i].Type.Equal(pkcs7.OIDAttributeSigningTime):
 			attrs[i].Value = asn1.RawValue{Tag: asn1.TagSet, IsCompound: true, Bytes: timeDER}
-			found = true
+			timeSet = true
+		case attrs[i].Type.Equal(pkcs7.OIDAttributeMessageDigest):
+			attrs[i].Value = asn1.RawValue{Tag: asn1.TagSet, IsCompound: true, Bytes: digestDER}
+			digestSet = true
 		}
 	}
-	if !found {
-		return nil, fmt.Errorf("smime: pkcs7 added no signingTime attribute")
+	if !timeSet || !digestSet {
+		return nil, fmt.Errorf("smime: pkcs7 added no signingTime or messageDigest attribute")
 	}
 	// DER: a SET OF is sorted by the encodings of its elements.
 	enc := make([][]byte, len(attrs))

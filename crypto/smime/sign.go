@@ -60,21 +60,25 @@ func (s *Signer) readBody(r io.Reader) ([]byte, error) {
 	if r == nil {
 		return nil, nil
 	}
-	if s.maxSize <= 0 {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, fmt.Errorf("smime: read body: %w", err)
+	// Readers that know their size (the milter's spool) get one buffer of
+	// that size instead of io.ReadAll's doubling, which allocates about
+	// twice the body.
+	var buf bytes.Buffer
+	if sz, ok := r.(interface{ Size() int64 }); ok {
+		if n := sz.Size(); n >= 0 && (s.maxSize <= 0 || n <= s.maxSize) {
+			buf.Grow(int(n) + bytes.MinRead)
 		}
-		return b, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(r, s.maxSize+1))
-	if err != nil {
+	if s.maxSize > 0 {
+		r = io.LimitReader(r, s.maxSize+1)
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("smime: read body: %w", err)
 	}
-	if int64(len(b)) > s.maxSize {
+	if s.maxSize > 0 && int64(buf.Len()) > s.maxSize {
 		return nil, fmt.Errorf("%w: body exceeds %d bytes", ErrTooLarge, s.maxSize)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 // boundary returns a random boundary that does not occur in content. It
