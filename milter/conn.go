@@ -19,6 +19,7 @@ const readBuffer = 16 << 10
 type deadlineConn struct {
 	net.Conn
 	in                        *bufio.Reader
+	tap                       *envelopeTap // sees every byte go-milter will read
 	readTimeout, writeTimeout time.Duration
 	onClose                   func()
 	beforeRead                func()
@@ -26,7 +27,7 @@ type deadlineConn struct {
 }
 
 func newDeadlineConn(c net.Conn, readTimeout, writeTimeout time.Duration) *deadlineConn {
-	dc := &deadlineConn{Conn: c, readTimeout: readTimeout, writeTimeout: writeTimeout}
+	dc := &deadlineConn{Conn: c, readTimeout: readTimeout, writeTimeout: writeTimeout, tap: &envelopeTap{}}
 	dc.in = bufio.NewReaderSize(socketReader{dc}, readBuffer)
 	return dc
 }
@@ -46,7 +47,9 @@ func (r socketReader) Read(p []byte) (int, error) {
 	if err := r.c.Conn.SetReadDeadline(time.Now().Add(r.c.readTimeout)); err != nil {
 		return 0, err
 	}
-	return r.c.Conn.Read(p)
+	n, err := r.c.Conn.Read(p)
+	r.c.tap.feed(p[:n])
+	return n, err
 }
 
 func (c *deadlineConn) Write(p []byte) (int, error) {
@@ -86,6 +89,7 @@ func (l *listener) Accept() (net.Conn, error) {
 	sess := l.srv.newSession()
 	dc := newDeadlineConn(c, l.srv.opts.ReadTimeout, l.srv.opts.WriteTimeout)
 	dc.beforeRead = sess.replyWritten
+	sess.tap = dc.tap
 	dc.onClose = func() {
 		sess.connClosed()
 		l.srv.forget(dc)

@@ -12,6 +12,7 @@ import (
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/smime"
 	"github.com/mailseal/mailseal/policy"
+	"github.com/mailseal/mailseal/reinject"
 )
 
 // TraceHeader is the header in which mailseal says what it did. Every
@@ -26,7 +27,7 @@ type Identities interface {
 
 // Reinjector hands a processed copy to Postfix on a listener without milters.
 type Reinjector interface {
-	Send(ctx context.Context, from string, rcpts []string, msg []byte) error
+	Send(ctx context.Context, env reinject.Envelope, msg []byte) error
 }
 
 // Settings are the reloadable parts of the configuration the processor needs.

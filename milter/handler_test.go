@@ -28,6 +28,7 @@ import (
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/policy"
+	"github.com/mailseal/mailseal/reinject"
 )
 
 const testAuthserv = "mx.corp.example"
@@ -82,18 +83,21 @@ type fakeReinjector struct {
 type sentCopy struct {
 	from  string
 	rcpts []string
+	env   reinject.Envelope
 	msg   []byte
 }
 
-func (f *fakeReinjector) Send(_ context.Context, from string, rcpts []string, msg []byte) error {
+func (f *fakeReinjector) Send(_ context.Context, env reinject.Envelope, msg []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, r := range rcpts {
-		if f.fail[r] {
-			return fmt.Errorf("fake reinject: %s deferred", r)
+	var rcpts []string
+	for _, r := range env.Rcpts {
+		if f.fail[r.Addr] {
+			return fmt.Errorf("fake reinject: %s deferred", r.Addr)
 		}
+		rcpts = append(rcpts, r.Addr)
 	}
-	f.sent = append(f.sent, sentCopy{from: from, rcpts: slices.Clone(rcpts), msg: slices.Clone(msg)})
+	f.sent = append(f.sent, sentCopy{from: env.From, rcpts: rcpts, env: env, msg: slices.Clone(msg)})
 	return nil
 }
 
@@ -692,6 +696,11 @@ func TestHandleSplitsBcc(t *testing.T) {
 	hs := forgedHeaders()
 	hs = slices.Insert(hs, 1, Header{"References", "<a@corp.example>\n\t<b@corp.example>\r\n <c@corp.example>"})
 	tx := newTx(hs, plainBody, "bob@partner.example", "Carol@Partner.Example")
+	tx.FromParams = []string{"RET=HDRS", "ENVID=QQ314159"}
+	tx.RcptParams = map[string][]string{
+		"bob@partner.example":   {"NOTIFY=NEVER"},
+		"Carol@Partner.Example": {"NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;Carol@Partner.Example"},
+	}
 	res := p.Handle(context.Background(), tx)
 	if !res.Reply.Accepted() || res.Action != "split:signed" {
 		t.Fatalf("reply %v action %q (%s)", res.Reply, res.Action, res.Detail)
@@ -706,6 +715,12 @@ func TestHandleSplitsBcc(t *testing.T) {
 	sent := re.copies()
 	if len(sent) != 1 || sent[0].from != "alice@corp.example" || !reflect.DeepEqual(sent[0].rcpts, []string{"Carol@Partner.Example"}) {
 		t.Fatalf("copies %+v", sent)
+	}
+	wantEnv := reinject.Envelope{From: "alice@corp.example", FromParams: tx.FromParams, Rcpts: []reinject.Recipient{
+		{Addr: "Carol@Partner.Example", Params: []string{"NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;Carol@Partner.Example"}},
+	}}
+	if !reflect.DeepEqual(sent[0].env, wantEnv) {
+		t.Errorf("copy envelope %+v, want the original's DSN parameters %+v", sent[0].env, wantEnv)
 	}
 	msg := sent[0].msg
 	if bytes.Contains(bytes.ReplaceAll(msg, []byte("\r\n"), nil), []byte("\n")) || bytes.Contains(bytes.ReplaceAll(msg, []byte("\r\n"), nil), []byte("\r")) {

@@ -23,6 +23,7 @@ const maxHeaderBytes = 1 << 20
 type session struct {
 	srv    *Server
 	client Client
+	tap    *envelopeTap // ESMTP parameters go-milter drops; nil is fine
 
 	mu  sync.Mutex
 	msg *message
@@ -39,7 +40,9 @@ type message struct {
 	authUser    string
 	authType    string
 	from        string
+	fromParams  []string
 	rcpts       []string
+	rcptParams  map[string][]string
 	headers     []Header
 	headerBytes int
 	spool       *spool
@@ -71,9 +74,10 @@ func (s *session) Helo(name string, m *gomilter.Modifier) (gomilter.Response, er
 func (s *session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response, error) {
 	s.dropMessage() // a previous message on this connection ended without Abort
 	msg := &message{
-		started: time.Now(),
-		from:    from,
-		spool:   newSpool(s.srv.opts.SpoolMemory, s.srv.opts.MaxMessageSize, s.srv.opts.TempDir),
+		started:    time.Now(),
+		from:       from,
+		fromParams: s.tap.take('M', from),
+		spool:      newSpool(s.srv.opts.SpoolMemory, s.srv.opts.MaxMessageSize, s.srv.opts.TempDir),
 	}
 	s.mu.Lock()
 	s.msg = msg
@@ -84,6 +88,7 @@ func (s *session) MailFrom(from string, m *gomilter.Modifier) (gomilter.Response
 }
 
 func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, error) {
+	params := s.tap.take('R', rcpt)
 	s.captureMacros(m.Macros)
 	var tx *Transaction
 	s.withMessage(func(msg *message) {
@@ -95,7 +100,15 @@ func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 			return replyResponse(r), nil
 		}
 	}
-	s.withMessage(func(msg *message) { msg.rcpts = append(msg.rcpts, rcpt) })
+	s.withMessage(func(msg *message) {
+		msg.rcpts = append(msg.rcpts, rcpt)
+		if len(params) > 0 {
+			if msg.rcptParams == nil {
+				msg.rcptParams = map[string][]string{}
+			}
+			msg.rcptParams[rcpt] = params
+		}
+	})
 	return gomilter.RespContinue, nil
 }
 
@@ -140,7 +153,7 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 
 	tx := &Transaction{
 		QueueID: msg.queueID, Client: s.client, AuthUser: msg.authUser, AuthType: msg.authType,
-		From: msg.from, Rcpts: msg.rcpts, Headers: msg.headers,
+		From: msg.from, FromParams: msg.fromParams, Rcpts: msg.rcpts, RcptParams: msg.rcptParams, Headers: msg.headers,
 		BodySize: msg.spool.Size(), SpoolErr: msg.spool.Err(), body: msg.spool.Reader(),
 	}
 	res := s.srv.handle(tx)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mailseal/mailseal/policy"
+	"github.com/mailseal/mailseal/reinject"
 )
 
 // inject hands one group's copy to Postfix unless an earlier, failed attempt
@@ -37,7 +38,7 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 	if err != nil {
 		return "", err
 	}
-	if err := p.reinject.Send(ctx, m.tx.From, g.Recipients, msg); err != nil {
+	if err := p.reinject.Send(ctx, m.tx.envelope(g.Recipients), msg); err != nil {
 		return "", fmt.Errorf("copy for %v: %w", g.Recipients, err)
 	}
 	if err := p.ledger().Record(ctx, key); err != nil {
@@ -46,6 +47,16 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 		p.log.Error("copy handed over but not recorded; a retry may duplicate it", "queue_id", m.tx.QueueID, "err", err)
 	}
 	return key, nil
+}
+
+// envelope is the SMTP envelope of a copy for rcpts, with the ESMTP
+// parameters the original transaction gave them.
+func (t *Transaction) envelope(rcpts []string) reinject.Envelope {
+	env := reinject.Envelope{From: t.From, FromParams: t.FromParams, Rcpts: make([]reinject.Recipient, len(rcpts))}
+	for i, r := range rcpts {
+		env.Rcpts[i] = reinject.Recipient{Addr: r, Params: t.RcptParams[r]}
+	}
+	return env
 }
 
 // forget drops the ledger entries of a message whose every copy is out.

@@ -33,8 +33,13 @@ type Transaction struct {
 	AuthType string
 	From     string   // envelope sender, without <>
 	Rcpts    []string // envelope recipients, as Postfix spelled them
-	Headers  []Header // in message order
-	BodySize int64
+	// FromParams and RcptParams are the ESMTP parameters of MAIL FROM and of
+	// each RCPT TO ("NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;…"); copies
+	// re-injected for a recipient group keep them.
+	FromParams []string
+	RcptParams map[string][]string
+	Headers    []Header // in message order
+	BodySize   int64
 	// SpoolErr is set when the body could not be kept whole: too big or disk error.
 	SpoolErr error
 	body     io.ReadSeeker

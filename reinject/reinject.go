@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -34,12 +35,41 @@ func (e *Error) Error() string {
 // Temporary reports whether retrying later may succeed.
 func (e *Error) Temporary() bool { return e.Code < 500 }
 
-// Send delivers msg (CRLF or LF line ends) from sender to every recipient in
-// one transaction. It succeeds only when the server accepted all recipients
-// and the data: a copy is never delivered to part of its group.
-func (c *Client) Send(ctx context.Context, from string, rcpts []string, msg []byte) (err error) {
-	if len(rcpts) == 0 {
+// Envelope is one copy's SMTP envelope. Params are the ESMTP parameters the
+// original transaction carried; Send passes on those that describe the
+// message or its delivery reports (see forwarded), nothing else.
+type Envelope struct {
+	From       string
+	FromParams []string
+	Rcpts      []Recipient
+}
+
+// Recipient is one envelope recipient with its ESMTP parameters.
+type Recipient struct {
+	Addr   string
+	Params []string
+}
+
+// Recipients makes an envelope recipient list without parameters.
+func Recipients(addrs ...string) []Recipient {
+	out := make([]Recipient, len(addrs))
+	for i, a := range addrs {
+		out[i] = Recipient{Addr: a}
+	}
+	return out
+}
+
+// Send delivers msg (CRLF or LF line ends) in one transaction. It succeeds
+// only when the server accepted all recipients and the data: a copy is
+// never delivered to part of its group.
+func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error) {
+	if len(env.Rcpts) == 0 {
 		return errors.New("reinject: no recipients")
+	}
+	for _, a := range append([]string{env.From}, addrs(env.Rcpts)...) {
+		if strings.ContainsAny(a, "<>\r\n") {
+			return fmt.Errorf("reinject: invalid address %q", a)
+		}
 	}
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -69,13 +99,25 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, msg []by
 	if err := sc.Hello(helo); err != nil {
 		return wrap("EHLO", err)
 	}
-	// net/smtp adds BODY=8BITMIME when the server offers it.
-	if err := sc.Mail(from); err != nil {
+	// net/smtp's Mail and Rcpt take no parameters (and Mail would claim
+	// SMTPUTF8 for every message), so the envelope commands are ours.
+	mail := "MAIL FROM:<" + env.From + ">"
+	if ok, _ := sc.Extension("8BITMIME"); ok {
+		mail += " BODY=8BITMIME"
+	}
+	for _, p := range forwarded(sc, env.FromParams, mailParams) {
+		mail += " " + p
+	}
+	if err := command(sc, 250, mail); err != nil {
 		return wrap("MAIL FROM", err)
 	}
-	for _, r := range rcpts {
-		if err := sc.Rcpt(r); err != nil {
-			return wrap("RCPT TO <"+r+">", err)
+	for _, r := range env.Rcpts {
+		rcpt := "RCPT TO:<" + r.Addr + ">"
+		for _, p := range forwarded(sc, r.Params, rcptParams) {
+			rcpt += " " + p
+		}
+		if err := command(sc, 25, rcpt); err != nil {
+			return wrap("RCPT TO <"+r.Addr+">", err)
 		}
 	}
 	w, err := sc.Data()
@@ -90,6 +132,78 @@ func (c *Client) Send(ctx context.Context, from string, rcpts []string, msg []by
 	}
 	_ = sc.Quit()
 	return nil
+}
+
+// mailParams and rcptParams are the ESMTP parameters a copy keeps, each
+// with the extension the server must offer for it: delivery status
+// notification requests (RFC 3461) and the SMTPUTF8 flag (RFC 6531). SIZE
+// and BODY describe the original, not the copy, and AUTH belongs to the
+// original client.
+var (
+	mailParams = map[string]string{"RET": "DSN", "ENVID": "DSN", "SMTPUTF8": "SMTPUTF8"}
+	rcptParams = map[string]string{"NOTIFY": "DSN", "ORCPT": "DSN"}
+)
+
+// forwarded keeps the parameters named in allowed whose extension the
+// server offers and which are well formed: printable ASCII without spaces
+// (xtext, RFC 3461 4), so nothing can be smuggled into the command line.
+func forwarded(sc *smtp.Client, params []string, allowed map[string]string) []string {
+	return keep(params, allowed, func(ext string) bool {
+		ok, _ := sc.Extension(ext)
+		return ok
+	})
+}
+
+func keep(params []string, allowed map[string]string, offered func(ext string) bool) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range params {
+		kw, _, _ := strings.Cut(p, "=")
+		kw = strings.ToUpper(kw)
+		ext, ok := allowed[kw]
+		if !ok || seen[kw] || !printable(p) {
+			continue
+		}
+		if !offered(ext) {
+			continue
+		}
+		seen[kw] = true
+		out = append(out, p)
+	}
+	return out
+}
+
+func printable(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// command sends one line and reads the reply; expect is the wanted code or
+// its first digits (25 accepts 250 and 251).
+func command(sc *smtp.Client, expect int, line string) error {
+	id, err := sc.Text.Cmd("%s", line)
+	if err != nil {
+		return err
+	}
+	sc.Text.StartResponse(id)
+	defer sc.Text.EndResponse(id)
+	_, _, err = sc.Text.ReadResponse(expect)
+	return err
+}
+
+func addrs(rs []Recipient) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Addr
+	}
+	return out
 }
 
 func wrap(stage string, err error) error {
