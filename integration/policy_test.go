@@ -162,3 +162,33 @@ func TestInboundRequireTLSRefusesPlaintextClient(t *testing.T) {
 	pf.WaitDelivered(t, "alice@corp.example", 1, deliveryTimeout)
 	expectDeliveries(t, pf, map[string]int{"alice@corp.example": 1})
 }
+
+// A re-injected copy keeps the delivery status notification requests of
+// its recipients: eve (Bcc, her own signed copy) asked for a success report,
+// and Postfix sends alice one naming eve with the original envelope id and
+// recipient. go-milter drops ESMTP parameters; mailseal recovers them.
+func TestSplitCopyKeepsDSNRequests(t *testing.T) {
+	d, pf := setupPolicy(t, partnerRules, nil)
+	msg := mailTo("alice@corp.example", []string{"carol@plain.example"}, "DSN")
+	mail := postfixtest.Mail{
+		From: "alice@corp.example", To: []string{"carol@plain.example", "eve@other.example"}, Data: msg, SourceIP: trustedIP,
+		MailParams: []string{"RET=HDRS", "ENVID=split-dsn-1"},
+		RcptParams: map[string][]string{"eve@other.example": {"NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;Eve@Other.example"}},
+	}
+	if err := pf.Send(t, mail); err != nil {
+		t.Fatal(err)
+	}
+	eveRaw := pf.WaitDelivered(t, "eve@other.example", 1, deliveryTimeout)[0]
+	opensslVerify(t, d.CAFile(), eveRaw)
+	report := string(pf.WaitDelivered(t, "alice@corp.example", 1, deliveryTimeout)[0])
+	for _, want := range []string{"Original-Envelope-Id: split-dsn-1", "Final-Recipient: rfc822; eve@other.example", "Original-Recipient: rfc822;Eve@Other.example", "Status: 2.0.0"} {
+		if !strings.Contains(report, want) {
+			t.Errorf("success report lacks %q:\n%s", want, report)
+		}
+	}
+	// carol asked for nothing: the report is about eve alone.
+	if strings.Contains(report, "Final-Recipient: rfc822; carol@plain.example") {
+		t.Errorf("report mentions carol, who asked for none:\n%s", report)
+	}
+	expectDeliveries(t, pf, map[string]int{"carol@plain.example": 1, "eve@other.example": 1, "alice@corp.example": 1})
+}

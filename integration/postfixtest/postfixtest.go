@@ -127,6 +127,10 @@ type Mail struct {
 	// EHLO; a refusal (e.g. "535 5.7.8 Error: authentication failed") ends
 	// the transaction with an SMTPError of Stage "AUTH".
 	Auth *Auth
+	// MailParams and RcptParams are ESMTP parameters for MAIL FROM and per
+	// recipient for RCPT TO (e.g. "NOTIFY=SUCCESS").
+	MailParams []string
+	RcptParams map[string][]string
 }
 
 // SMTPError is a non-2xx/3xx reply of the server.
@@ -892,11 +896,18 @@ func submit(addr string, m Mail) *Result {
 	if ext["SMTPUTF8"] && (has8bit([]byte(m.From)) || has8bit([]byte(strings.Join(m.To, "")))) {
 		mail += " SMTPUTF8"
 	}
+	for _, p := range m.MailParams {
+		mail += " " + p
+	}
 	if _, _, e, err := s.cmd("MAIL", "", 2, "%s", mail); e != nil || err != nil {
 		return fail(e, err)
 	}
 	for _, r := range m.To {
-		_, _, e, err := s.cmd("RCPT", r, 2, "RCPT TO:<%s>", r)
+		rcpt := "RCPT TO:<" + r + ">"
+		for _, p := range m.RcptParams[r] {
+			rcpt += " " + p
+		}
+		_, _, e, err := s.cmd("RCPT", r, 2, "%s", rcpt)
 		if err != nil {
 			return fail(nil, err)
 		}
