@@ -323,11 +323,14 @@ for round in $(seq "$ROUNDS"); do
 			wait_port "$mport" 30 || { cat "$WORK/mailseal.log"; die "mailseal did not listen on $mport"; }
 			run_case mailseal "inet:127.0.0.1:$mport"
 			if [ "$WARMUP" -gt 0 ]; then
-				if grep -qil 'pkcs7-signature\|application/pgp-signature' "$WORK/dump-mailseal"/* 2>/dev/null; then
-					log "mailseal: warm-up messages arrived signed"
-				else
-					log "mailseal: WARNING: warm-up messages arrived unsigned"
-				fi
+				signed=no
+				grep -qil 'pkcs7-signature\|application/pgp-signature' "$WORK/dump-mailseal"/* 2>/dev/null && signed=yes
+				case $SIGN/$signed in
+				never/no) log "mailseal: warm-up messages arrived unsigned, as SIGN=never asks" ;;
+				never/yes) log "mailseal: WARNING: warm-up messages arrived signed although SIGN=never" ;;
+				*/yes) log "mailseal: warm-up messages arrived signed" ;;
+				*) log "mailseal: WARNING: warm-up messages arrived unsigned" ;;
+				esac
 			fi
 			kill "$mpid" 2>/dev/null || true
 			wait "$mpid" 2>/dev/null || true
