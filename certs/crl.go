@@ -106,6 +106,7 @@ func (m *Manager) Revoke(ctx context.Context, email string, reason int) error {
 			return err
 		}
 		m.crl.gen.Add(1)
+		m.forgetCurrent(email)
 		revoked++
 		m.log.Info("certs: revoked certificate", "email", email, "serial", r.Serial, "reason", reason)
 	}

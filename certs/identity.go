@@ -40,10 +40,17 @@ func (m *Manager) SigningIdentity(ctx context.Context, email string) (id *Identi
 	if err != nil {
 		return nil, false, err
 	}
+	now := m.now()
+	if id := m.recentCurrent(email, now); id != nil {
+		return id, false, nil
+	}
 	rec, err := m.store.CurrentCert(ctx, email)
 	switch {
-	case err == nil && m.usable(rec, m.now()):
+	case err == nil && m.usable(rec, now):
 		id, err := m.identity(rec)
+		if err == nil {
+			m.rememberCurrent(id, rec, now)
+		}
 		return id, false, err
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return nil, false, temporary(err)
@@ -161,6 +168,45 @@ func (m *Manager) usable(rec *CertRecord, now time.Time) bool {
 func (m *Manager) renewAt(rec *CertRecord) time.Time {
 	window := min(m.opts.RenewBefore, rec.NotAfter.Sub(rec.NotBefore)/2)
 	return rec.NotAfter.Add(-window)
+}
+
+// currentTTL is how long SigningIdentity trusts what the store last said
+// about an address's current certificate. Asking the store for every
+// message cost about a fortieth of Postfix's whole budget per message
+// (docs/benchmarks.md), and with a networked store it would add a round
+// trip. Issuing and revoking through this Manager take effect at once; a
+// revocation by another process (the `certs revoke` command, another
+// instance) within this time.
+const currentTTL = 10 * time.Second
+
+// current is a store answer SigningIdentity may reuse until currentTTL.
+type current struct {
+	id  *Identity
+	rec *CertRecord
+	at  time.Time
+}
+
+func (m *Manager) recentCurrent(email string, now time.Time) *Identity {
+	m.idMu.Lock()
+	c, ok := m.current[email]
+	m.idMu.Unlock()
+	if !ok || now.Before(c.at) || now.Sub(c.at) >= currentTTL || !m.usable(c.rec, now) {
+		return nil
+	}
+	return c.id
+}
+
+func (m *Manager) rememberCurrent(id *Identity, rec *CertRecord, now time.Time) {
+	m.idMu.Lock()
+	m.current[rec.Email] = current{id: id, rec: rec, at: now}
+	m.idMu.Unlock()
+}
+
+// forgetCurrent makes the next SigningIdentity for email ask the store.
+func (m *Manager) forgetCurrent(email string) {
+	m.idMu.Lock()
+	delete(m.current, email)
+	m.idMu.Unlock()
 }
 
 // identity turns a stored record into an Identity, reusing the cached one

@@ -77,6 +77,7 @@ func (m *Manager) issue(ctx context.Context, email string) (*Identity, error) {
 	id := &Identity{Email: email, Cert: cert, Key: key, Chain: slices.Clone(resp.Chain)}
 	m.idMu.Lock()
 	m.cache[email] = id
+	delete(m.current, email)
 	m.idMu.Unlock()
 	return id, nil
 }

@@ -35,8 +35,9 @@ type Manager struct {
 	flights   singleflight.Group
 	issuances atomic.Uint64
 
-	idMu  sync.Mutex
-	cache map[string]*Identity // email → last identity handed out
+	idMu    sync.Mutex
+	cache   map[string]*Identity // email → last identity handed out
+	current map[string]current   // email → the store's recent answer (currentTTL)
 
 	crl crlCache
 
@@ -72,7 +73,7 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 }
 
 func newManager(ctx context.Context, o Options, store Store) (*Manager, error) {
-	m := &Manager{opts: o, store: store, log: o.Logger, cache: make(map[string]*Identity)}
+	m := &Manager{opts: o, store: store, log: o.Logger, cache: make(map[string]*Identity), current: make(map[string]current)}
 	fresh, err := m.isFresh(ctx)
 	if err != nil {
 		return nil, err
