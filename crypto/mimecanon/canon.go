@@ -53,10 +53,22 @@ const MaxDepth = 50
 // has 8-bit bytes.
 //
 // Entity never panics; any internal failure is returned as ErrMalformed.
-func Entity(fields []Field, body []byte) (out []byte, err error) {
+func Entity(fields []Field, body []byte) ([]byte, error) {
+	var w bytes.Buffer
+	w.Grow(Estimate(body))
+	if err := AppendEntity(&w, fields, body); err != nil {
+		return nil, err
+	}
+	return w.Bytes(), nil
+}
+
+// AppendEntity writes Entity's result to the end of w, so that a caller
+// building a larger body around it needs no second copy. On error w may
+// hold part of the entity.
+func AppendEntity(w *bytes.Buffer, fields []Field, body []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("%w: internal error: %v", ErrMalformed, r)
+			err = fmt.Errorf("%w: internal error: %v", ErrMalformed, r)
 		}
 	}()
 	var h header
@@ -74,20 +86,15 @@ func Entity(fields []Field, body []byte) (out []byte, err error) {
 		}
 		h = append(h, field{name: "Content-Type", raw: []byte("Content-Type: text/plain; charset=" + cs)})
 	}
-	var w bytes.Buffer
-	w.Grow(outputEstimate(body))
-	c := canon{w: &w}
-	if err := c.entity(h, body, false, "text/plain", 0); err != nil {
-		return nil, err
-	}
-	return w.Bytes(), nil
+	c := canon{w: w}
+	return c.entity(h, body, false, "text/plain", 0)
 }
 
-// outputEstimate is the buffer size for canonicalising body, so that a
+// Estimate is the buffer room to reserve for canonicalising body, so that a
 // large message is not copied again and again while the buffer doubles:
 // an 8-bit byte becomes at most three (=XX in quoted-printable; base64 of
 // binary takes less), line ends may gain a CR and long lines a soft break.
-func outputEstimate(body []byte) int {
+func Estimate(body []byte) int {
 	eightBit := 0
 	for _, c := range body {
 		if c >= 0x80 {

@@ -38,21 +38,42 @@ func (s *Signer) Sign(fields []HeaderField, body io.Reader) (signed *Signed, err
 	for i, f := range fields {
 		mf[i] = mimecanon.Field{Name: f.Name, Value: f.Value}
 	}
-	content, err := mimecanon.Entity(mf, raw)
+	boundary, err := s.randomBoundary()
 	if err != nil {
+		return nil, err
+	}
+	// The signed entity is canonicalised straight into the multipart body,
+	// so the message is not copied once more to assemble it.
+	var w bytes.Buffer
+	w.Grow(len(preamble) + len(boundary) + 2 + mimecanon.Estimate(raw) + s.signaturePartSize(boundary))
+	writePreamble(&w, boundary)
+	start := w.Len()
+	if err := mimecanon.AppendEntity(&w, mf, raw); err != nil {
 		return nil, fmt.Errorf("smime: canonicalise: %w", err)
+	}
+	raw = nil // the canonical form is all we need from here
+	content := w.Bytes()[start:]
+	if bytes.Contains(content, []byte(boundary)) {
+		// Practically never (a random 144-bit boundary), but then the
+		// body must be built again around one that is absent.
+		if boundary, err = s.boundary(content); err != nil {
+			return nil, err
+		}
+		var again bytes.Buffer
+		again.Grow(len(preamble) + len(boundary) + 2 + len(content) + s.signaturePartSize(boundary))
+		writePreamble(&again, boundary)
+		again.Write(content)
+		w = again
+		content = w.Bytes()[w.Len()-len(content):]
 	}
 	der, err := s.detachedSignature(content, now)
 	if err != nil {
 		return nil, err
 	}
-	boundary, err := s.boundary(content)
-	if err != nil {
-		return nil, err
-	}
+	writeSignaturePart(&w, boundary, der)
 	return &Signed{
 		ContentType: `multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="` + boundary + `"`,
-		Body:        assemble(boundary, content, der),
+		Body:        w.Bytes(),
 	}, nil
 }
 
@@ -81,15 +102,13 @@ func (s *Signer) readBody(r io.Reader) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// boundary returns a random boundary that does not occur in content. It
-// starts with "=_", which quoted-printable and base64 text cannot contain.
+// boundary returns a random boundary that does not occur in content.
 func (s *Signer) boundary(content []byte) (string, error) {
-	var rnd [18]byte
 	for range 8 {
-		if _, err := io.ReadFull(s.rand, rnd[:]); err != nil {
-			return "", fmt.Errorf("smime: boundary randomness: %w", err)
+		b, err := s.randomBoundary()
+		if err != nil {
+			return "", err
 		}
-		b := "=_mailseal_" + hex.EncodeToString(rnd[:])
 		if !bytes.Contains(content, []byte(b)) {
 			return b, nil
 		}
@@ -97,24 +116,51 @@ func (s *Signer) boundary(content []byte) (string, error) {
 	return "", fmt.Errorf("smime: no boundary absent from the content (broken randomness?)")
 }
 
-// assemble writes the multipart/signed body. The CRLF before each
-// delimiter belongs to the delimiter, so content is exactly what was
-// signed.
-func assemble(boundary string, content, der []byte) []byte {
-	enc := base64.StdEncoding.EncodeToString(der)
-	var w bytes.Buffer
-	w.Grow(len(content) + len(enc) + len(enc)/76*2 + 512)
-	w.WriteString("This is an S/MIME signed message\r\n\r\n--")
+// randomBoundary returns a fresh boundary. It starts with "=_", which
+// quoted-printable and base64 text cannot contain.
+func (s *Signer) randomBoundary() (string, error) {
+	var rnd [18]byte
+	if _, err := io.ReadFull(s.rand, rnd[:]); err != nil {
+		return "", fmt.Errorf("smime: boundary randomness: %w", err)
+	}
+	return "=_mailseal_" + hex.EncodeToString(rnd[:]), nil
+}
+
+const preamble = "This is an S/MIME signed message\r\n\r\n--"
+
+// writePreamble starts the multipart/signed body up to the signed entity.
+// The CRLF before each later delimiter belongs to the delimiter, so the
+// entity that follows is exactly what is signed.
+func writePreamble(w *bytes.Buffer, boundary string) {
+	w.WriteString(preamble)
 	w.WriteString(boundary)
 	w.WriteString("\r\n")
-	w.Write(content)
+}
+
+const signaturePartHeader = "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n" +
+	"Content-Transfer-Encoding: base64\r\n" +
+	"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n" +
+	"Content-Description: S/MIME Cryptographic Signature\r\n\r\n"
+
+// signaturePartSize bounds what writeSignaturePart adds, so the body buffer
+// can be sized once: the certificates and up to 2 KiB of signature and
+// attributes, base64 in lines of 76.
+func (s *Signer) signaturePartSize(boundary string) int {
+	der := len(s.cert.Raw) + 2048
+	for _, c := range s.chain {
+		der += len(c.Raw)
+	}
+	b64 := (der + 2) / 3 * 4
+	return 2*len(boundary) + len(signaturePartHeader) + b64 + b64/76*2 + 32
+}
+
+// writeSignaturePart ends the body: the delimiter, the detached signature
+// part and the close delimiter.
+func writeSignaturePart(w *bytes.Buffer, boundary string, der []byte) {
+	enc := base64.StdEncoding.EncodeToString(der)
 	w.WriteString("\r\n--")
 	w.WriteString(boundary)
-	w.WriteString("\r\n" +
-		"Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n" +
-		"Content-Transfer-Encoding: base64\r\n" +
-		"Content-Disposition: attachment; filename=\"smime.p7s\"\r\n" +
-		"Content-Description: S/MIME Cryptographic Signature\r\n\r\n")
+	w.WriteString("\r\n" + signaturePartHeader)
 	for len(enc) > 0 {
 		n := min(76, len(enc))
 		w.WriteString(enc[:n])
@@ -124,5 +170,4 @@ func assemble(boundary string, content, der []byte) []byte {
 	w.WriteString("\r\n--")
 	w.WriteString(boundary)
 	w.WriteString("--\r\n")
-	return w.Bytes()
 }

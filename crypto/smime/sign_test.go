@@ -242,3 +242,37 @@ func (p *testPKI) writeRoot(t *testing.T, dir string) string {
 	}
 	return caFile
 }
+
+// The body is built around a random boundary before the content is known;
+// content that happens to contain it gets the message rebuilt around
+// another one.
+func TestSignBoundaryInContent(t *testing.T) {
+	p := getPKI(t)
+	first, second := bytes.Repeat([]byte{7}, 18), bytes.Repeat([]byte{8}, 18)
+	collide := "=_mailseal_" + strings.Repeat("07", 18)
+	tests := []struct {
+		name, body   string
+		wantBoundary string
+	}{
+		{"no collision keeps the first boundary", "hello\r\n", collide},
+		{"collision takes the next one", "quoting a boundary: --" + collide + "\r\n", "=_mailseal_" + strings.Repeat("08", 18)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := p.signer(t, "ecdsa", WithRand(bytes.NewReader(append(append([]byte{}, first...), second...))))
+			at := time.Now().Truncate(time.Second)
+			s.now = func() time.Time { return at }
+			signed, err := s.Sign([]HeaderField{{"Content-Type", "text/plain; charset=us-ascii"}}, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasSuffix(signed.ContentType, `boundary="`+tt.wantBoundary+`"`) {
+				t.Errorf("Content-Type %q, want boundary %s", signed.ContentType, tt.wantBoundary)
+			}
+			_, content := verifyGo(t, p, signed, at)
+			if !bytes.Contains(content, []byte(tt.body)) {
+				t.Errorf("signed content %q lacks the body", content)
+			}
+		})
+	}
+}
