@@ -15,6 +15,8 @@ type Engine struct {
 	sensitivity bool
 	markers     []headerMarker
 	rules       []rule
+	// encryptedSubject is policy.encrypted_subject ("" keeps the subject).
+	encryptedSubject string
 }
 
 // settings are the effective outbound settings of the global policy or a rule.
@@ -23,6 +25,7 @@ type settings struct {
 	encrypt  EncryptMode
 	methods  []Method
 	fallback Fallback
+	smime    SMIMEOptions
 }
 
 type rule struct {
@@ -64,6 +67,14 @@ func Compile(s Spec) (*Engine, []Problem) {
 		e.global.methods = withoutPDF(e.global.methods)
 	}
 	checkFallback("policy.fallback", e.global.fallback, e.global.methods, bad)
+	e.global.smime.Cipher = SMIMECipher(orDefault(s.SMIMECipher, string(CipherAuto)))
+	checkCipher("policy.smime_cipher", e.global.smime.Cipher, bad)
+	e.global.smime.KeyTransport = KeyTransport(orDefault(s.SMIMEKeyTransport, string(KeyTransportPKCS1)))
+	checkKeyTransport("policy.smime_key_transport", e.global.smime.KeyTransport, bad)
+	e.encryptedSubject = s.EncryptedSubject
+	if hasControl(s.EncryptedSubject) {
+		bad("policy.encrypted_subject", "%q contains control characters", s.EncryptedSubject)
+	}
 
 	if s.Confidential.SubjectTags == nil {
 		e.tags = append([]string(nil), defaultSubjectTags...)
@@ -157,6 +168,14 @@ func compileRule(i int, rs RuleSpec, global settings, names map[string]int, bad 
 			r.s.methods = withoutPDF(r.s.methods)
 		}
 	}
+	if outboundField("smime_cipher", rs.SMIMECipher) {
+		r.s.smime.Cipher = SMIMECipher(rs.SMIMECipher)
+		checkCipher(key("smime_cipher"), r.s.smime.Cipher, bad)
+	}
+	if outboundField("smime_key_transport", rs.SMIMEKeyTransport) {
+		r.s.smime.KeyTransport = KeyTransport(rs.SMIMEKeyTransport)
+		checkKeyTransport(key("smime_key_transport"), r.s.smime.KeyTransport, bad)
+	}
 	if !inboundOnly && (rs.Fallback != "" || len(rs.Methods) > 0) {
 		checkFallback(key("fallback"), r.s.fallback, r.s.methods, bad)
 	}
@@ -190,6 +209,10 @@ func compileRule(i int, rs RuleSpec, global settings, names map[string]int, bad 
 	}
 	return r
 }
+
+// EncryptedSubject is the outer Subject for encrypted copies; "" means the
+// real subject stays visible.
+func (e *Engine) EncryptedSubject() string { return e.encryptedSubject }
 
 func compilePatterns(key string, raw []string, bad func(string, string, ...any)) []pattern {
 	var out []pattern

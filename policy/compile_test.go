@@ -12,7 +12,7 @@ func TestCompileDefaults(t *testing.T) {
 		if len(ps) > 0 {
 			t.Fatalf("%s: problems %v", name, ps)
 		}
-		want := settings{sign: SignAlways, encrypt: EncryptOpportunistic, methods: []Method{MethodSMIME, MethodPGP, MethodPDF}, fallback: FallbackPDF}
+		want := settings{sign: SignAlways, encrypt: EncryptOpportunistic, methods: []Method{MethodSMIME, MethodPGP, MethodPDF}, fallback: FallbackPDF, smime: defSMIME}
 		if !reflect.DeepEqual(e.global, want) {
 			t.Errorf("%s: global = %+v, want %+v", name, e.global, want)
 		}
@@ -36,7 +36,7 @@ func TestCompileRuleInheritance(t *testing.T) {
 	if got := e.rules[0].s; !reflect.DeepEqual(got, e.global) {
 		t.Errorf("rule a = %+v, want global %+v", got, e.global)
 	}
-	want := settings{sign: SignAlways, encrypt: EncryptRequired, methods: []Method{MethodPGP, MethodSMIME}, fallback: FallbackReject}
+	want := settings{sign: SignAlways, encrypt: EncryptRequired, methods: []Method{MethodPGP, MethodSMIME}, fallback: FallbackReject, smime: defSMIME}
 	if got := e.rules[1].s; !reflect.DeepEqual(got, want) {
 		t.Errorf("rule b = %+v, want %+v", got, want)
 	}
@@ -156,5 +156,63 @@ func TestCompileProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCompileSMIMEOptions(t *testing.T) {
+	cases := []struct {
+		name    string
+		spec    func(*Spec)
+		wantKey string // "" = valid
+	}{
+		{"defaults", func(*Spec) {}, ""},
+		{"global gcm oaep", func(s *Spec) { s.SMIMECipher, s.SMIMEKeyTransport = "aes256-gcm", "rsa-oaep" }, ""},
+		{"bad global cipher", func(s *Spec) { s.SMIMECipher = "des" }, "policy.smime_cipher"},
+		{"bad global transport", func(s *Spec) { s.SMIMEKeyTransport = "oaep-sha1" }, "policy.smime_key_transport"},
+		{"control in subject", func(s *Spec) { s.EncryptedSubject = "a\nb" }, "policy.encrypted_subject"},
+		{"bad rule cipher", func(s *Spec) {
+			s.Rules = []RuleSpec{{Name: "r", Recipients: []string{"*@p.example"}, SMIMECipher: "aes128"}}
+		}, "policy.rules[0].smime_cipher"},
+		{"inbound rule cipher", func(s *Spec) {
+			s.Rules = []RuleSpec{{Name: "r", Direction: "inbound", Recipients: []string{"*@p.example"}, SMIMEKeyTransport: "rsa-oaep"}}
+		}, "policy.rules[0].smime_key_transport"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := DefaultSpec()
+			c.spec(&s)
+			_, ps := Compile(s)
+			if c.wantKey == "" {
+				if ps != nil {
+					t.Fatalf("unexpected problems: %v", ps)
+				}
+				return
+			}
+			if len(ps) != 1 || ps[0].Key != c.wantKey {
+				t.Fatalf("problems %v, want one for %s", ps, c.wantKey)
+			}
+		})
+	}
+}
+
+// Recipients whose rules ask for different S/MIME options get different
+// copies; the options travel with the decision and the group.
+func TestSMIMEOptionsSplitGroups(t *testing.T) {
+	s := DefaultSpec()
+	s.Rules = []RuleSpec{{Name: "gcm", Recipients: []string{"*@gcm.example"}, SMIMECipher: "aes256-gcm", SMIMEKeyTransport: "rsa-oaep"}}
+	e := mustCompile(t, s)
+	keys := map[string]KeyAvailability{"a@gcm.example": {SMIME: true}, "b@cbc.example": {SMIME: true}, "c@gcm.example": {SMIME: true}}
+	ev := e.Evaluate(Input{Direction: Outbound, Sender: "x@corp.example", SignerAvailable: true, Keys: keys,
+		Recipients: []Recipient{{Address: "a@gcm.example"}, {Address: "b@cbc.example"}, {Address: "c@gcm.example"}}})
+	gcm := SMIMEOptions{Cipher: CipherAES256GCM, KeyTransport: KeyTransportOAEP}
+	want := []Group{
+		{Treatment: TreatEncryptSMIME, Sign: true, Recipients: []string{"a@gcm.example", "c@gcm.example"}, SMIME: gcm},
+		{Treatment: TreatEncryptSMIME, Sign: true, Recipients: []string{"b@cbc.example"}, SMIME: SMIMEOptions{Cipher: CipherAuto, KeyTransport: KeyTransportPKCS1}},
+	}
+	if !reflect.DeepEqual(ev.Groups, want) {
+		t.Fatalf("groups %+v\nwant %+v", ev.Groups, want)
+	}
+	if ev.Decisions[0].SMIME != gcm {
+		t.Fatalf("decision options %+v", ev.Decisions[0].SMIME)
 	}
 }

@@ -72,7 +72,8 @@ type Group struct {
 	Treatment  Treatment
 	Sign       bool
 	Recipients []string
-	Bcc        bool // a single Bcc recipient with a copy of its own
+	Bcc        bool         // a single Bcc recipient with a copy of its own
+	SMIME      SMIMEOptions // for TreatEncryptSMIME; zero otherwise
 }
 
 // RecipientDecision is the outcome for one recipient.
@@ -86,6 +87,8 @@ type RecipientDecision struct {
 	RequireTLS bool // outbound: the rule requires TLS to the next hop (enforced by smtp_tls_policy_maps)
 	// RequireSignature is the matching inbound rule's require_signature ("", "reject", "tag").
 	RequireSignature string
+	// SMIME is how an S/MIME copy is encrypted (TreatEncryptSMIME only).
+	SMIME SMIMEOptions
 }
 
 // Rejection is an SMTP refusal: "<Code> <Enhanced> <Text>".
@@ -174,6 +177,9 @@ func (e *Engine) Evaluate(in Input) Evaluation {
 			}
 			var rej *Rejection
 			d.Treatment, d.Sign, d.Reason, rej = decideOutbound(s, conf, in.SignerAvailable, in.Keys[addr], strings.Trim(strings.TrimSpace(rc.Address), "<>"))
+			if d.Treatment == TreatEncryptSMIME {
+				d.SMIME = s.smime
+			}
 			if rej != nil {
 				rej.Recipient, rej.Rule = rc.Address, d.Rule
 				ev.Rejections = append(ev.Rejections, *rej)
@@ -332,8 +338,9 @@ func stricterSig(a, b string) string {
 // encrypted copy never names it next to the others.
 func groupDecisions(ds []RecipientDecision, isolateBcc bool) []Group {
 	type key struct {
-		t    Treatment
-		sign bool
+		t     Treatment
+		sign  bool
+		smime SMIMEOptions
 	}
 	var groups []Group
 	index := map[key]int{}
@@ -343,15 +350,15 @@ func groupDecisions(ds []RecipientDecision, isolateBcc bool) []Group {
 			continue
 		}
 		if isolateBcc && d.Bcc {
-			groups = append(groups, Group{Treatment: d.Treatment, Sign: d.Sign, Recipients: []string{d.Recipient}, Bcc: true})
+			groups = append(groups, Group{Treatment: d.Treatment, Sign: d.Sign, Recipients: []string{d.Recipient}, Bcc: true, SMIME: d.SMIME})
 			continue
 		}
-		k := key{d.Treatment, d.Sign}
+		k := key{d.Treatment, d.Sign, d.SMIME}
 		i, ok := index[k]
 		if !ok {
 			i = len(groups)
 			index[k] = i
-			groups = append(groups, Group{Treatment: d.Treatment, Sign: d.Sign})
+			groups = append(groups, Group{Treatment: d.Treatment, Sign: d.Sign, SMIME: d.SMIME})
 		}
 		if first < 0 {
 			first = i

@@ -181,6 +181,8 @@ func TestRecipientPrecheckInbound(t *testing.T) {
 	}
 }
 
+var defSMIME = SMIMEOptions{Cipher: CipherAuto, KeyTransport: KeyTransportPKCS1}
+
 func TestGroups(t *testing.T) {
 	e := mustCompile(t, DefaultSpec())
 	keys := map[string]KeyAvailability{"s1@x.example": smime, "s2@x.example": smime, "p@x.example": pgp, "b1@x.example": smime}
@@ -191,29 +193,29 @@ func TestGroups(t *testing.T) {
 		want  []Group
 	}{
 		{"one group", Outbound, []Recipient{{Address: "s1@x.example"}, {Address: "S2@x.example"}},
-			[]Group{{TreatEncryptSMIME, true, []string{"s1@x.example", "S2@x.example"}, false}}},
+			[]Group{{TreatEncryptSMIME, true, []string{"s1@x.example", "S2@x.example"}, false, defSMIME}}},
 		{"by treatment, stable order", Outbound, []Recipient{{Address: "n@x.example"}, {Address: "s1@x.example"}, {Address: "p@x.example"}, {Address: "s2@x.example"}, {Address: "m@x.example"}},
 			[]Group{
-				{TreatSign, true, []string{"n@x.example", "m@x.example"}, false},
-				{TreatEncryptSMIME, true, []string{"s1@x.example", "s2@x.example"}, false},
-				{TreatEncryptPGP, true, []string{"p@x.example"}, false}}},
+				{TreatSign, true, []string{"n@x.example", "m@x.example"}, false, SMIMEOptions{}},
+				{TreatEncryptSMIME, true, []string{"s1@x.example", "s2@x.example"}, false, defSMIME},
+				{TreatEncryptPGP, true, []string{"p@x.example"}, false, SMIMEOptions{}}}},
 		{"bcc first still not the first group", Outbound, []Recipient{{Address: "b1@x.example", Bcc: true}, {Address: "b2@x.example", Bcc: true}, {Address: "p@x.example"}, {Address: "s1@x.example"}, {Address: "n@x.example"}},
 			[]Group{
-				{TreatEncryptPGP, true, []string{"p@x.example"}, false},
-				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true},
-				{TreatSign, true, []string{"b2@x.example"}, true},
-				{TreatEncryptSMIME, true, []string{"s1@x.example"}, false},
-				{TreatSign, true, []string{"n@x.example"}, false}}},
+				{TreatEncryptPGP, true, []string{"p@x.example"}, false, SMIMEOptions{}},
+				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true, defSMIME},
+				{TreatSign, true, []string{"b2@x.example"}, true, SMIMEOptions{}},
+				{TreatEncryptSMIME, true, []string{"s1@x.example"}, false, defSMIME},
+				{TreatSign, true, []string{"n@x.example"}, false, SMIMEOptions{}}}},
 		{"same treatment bcc apart", Outbound, []Recipient{{Address: "s1@x.example"}, {Address: "b1@x.example", Bcc: true}, {Address: "s2@x.example"}},
 			[]Group{
-				{TreatEncryptSMIME, true, []string{"s1@x.example", "s2@x.example"}, false},
-				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true}}},
+				{TreatEncryptSMIME, true, []string{"s1@x.example", "s2@x.example"}, false, defSMIME},
+				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true, defSMIME}}},
 		{"only bcc", Outbound, []Recipient{{Address: "b1@x.example", Bcc: true}, {Address: "n@x.example", Bcc: true}},
 			[]Group{
-				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true},
-				{TreatSign, true, []string{"n@x.example"}, true}}},
+				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true, defSMIME},
+				{TreatSign, true, []string{"n@x.example"}, true, SMIMEOptions{}}}},
 		{"inbound keeps bcc together", Inbound, []Recipient{{Address: "a@corp.example", Bcc: true}, {Address: "b@corp.example"}},
-			[]Group{{TreatPlain, false, []string{"a@corp.example", "b@corp.example"}, false}}},
+			[]Group{{TreatPlain, false, []string{"a@corp.example", "b@corp.example"}, false, SMIMEOptions{}}}},
 		{"no recipients", Outbound, nil, nil},
 	}
 	for _, tc := range cases {
@@ -240,7 +242,7 @@ func TestRejectedRecipientsHaveNoGroup(t *testing.T) {
 	if !reflect.DeepEqual(ev.Rejections, want) {
 		t.Fatalf("rejections %+v", ev.Rejections)
 	}
-	if !reflect.DeepEqual(ev.Groups, []Group{{TreatEncryptSMIME, true, []string{"k@x.example"}, false}}) {
+	if !reflect.DeepEqual(ev.Groups, []Group{{TreatEncryptSMIME, true, []string{"k@x.example"}, false, defSMIME}}) {
 		t.Fatalf("groups %+v", ev.Groups)
 	}
 	if !ev.Confidential || ev.ConfidentialBy != `subject tag "[secure]"` || ev.CleanSubject != "x" || !ev.SubjectChanged {

@@ -50,6 +50,9 @@ func (e *Engine) Explain(in Input) string {
 		if d.RequireTLS {
 			reason += "; TLS required to the next hop"
 		}
+		if d.Treatment == TreatEncryptSMIME {
+			reason += "; " + d.SMIME.String()
+		}
 		fmt.Fprintf(&b, "%s: %s (%s: %s)\n", name, label, source, reason)
 	}
 	for _, r := range ev.Rejections {

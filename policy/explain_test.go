@@ -21,7 +21,7 @@ func TestExplain(t *testing.T) {
 	want := `outbound mail from alice@corp.example
 confidential: yes (subject tag "[secure]")
 subject becomes: "Offer"
-bob@partner.example: smime+sign (rule partner-x: encrypt required, S/MIME certificate known; TLS required to the next hop)
+bob@partner.example: smime+sign (rule partner-x: encrypt required, S/MIME certificate known; TLS required to the next hop; cipher auto, key transport rsa-pkcs1)
 carol@partner.example (bcc): pgp+sign (rule partner-x: encrypt required, PGP key known; TLS required to the next hop)
 dave@other.example: reject (defaults: marked confidential (encrypt opportunistic), no certificate or key known, fallback reject)
 erin@other.example: pgp+sign (defaults: marked confidential (encrypt opportunistic), PGP key known)
@@ -62,6 +62,6 @@ func ExampleEngine_Explain() {
 	// Output:
 	// outbound mail from alice@corp.example
 	// confidential: no
-	// bob@partner.example: smime+sign (rule partner-x: encrypt required, S/MIME certificate known)
+	// bob@partner.example: smime+sign (rule partner-x: encrypt required, S/MIME certificate known; cipher auto, key transport rsa-pkcs1)
 	// copy 1 (smime+sign, kept in place): bob@partner.example
 }

@@ -49,6 +49,14 @@ type Spec struct {
 	Fallback     string           `mapstructure:"fallback"` // pdf|reject (default pdf)
 	Confidential ConfidentialSpec `mapstructure:"confidential"`
 	Rules        []RuleSpec       `mapstructure:"rules"`
+	// SMIMECipher and SMIMEKeyTransport shape S/MIME encrypted copies
+	// (defaults auto and rsa-pkcs1).
+	SMIMECipher       string `mapstructure:"smime_cipher"`
+	SMIMEKeyTransport string `mapstructure:"smime_key_transport"`
+	// EncryptedSubject replaces the outer Subject of encrypted copies; the
+	// real one travels inside the encrypted part. Empty keeps the subject
+	// visible. Carried verbatim (empty is meaningful here).
+	EncryptedSubject string `mapstructure:"encrypted_subject"`
 }
 
 // ConfidentialSpec says how a message is marked confidential.
@@ -66,18 +74,24 @@ type ConfidentialSpec struct {
 
 // RuleSpec is one entry of policy.rules. Empty fields inherit the global value.
 type RuleSpec struct {
-	Name             string   `mapstructure:"name"`      // required, unique
-	Direction        string   `mapstructure:"direction"` // inbound|outbound|"" (both)
-	Senders          []string `mapstructure:"senders"`   // address patterns, see matchPattern
-	Recipients       []string `mapstructure:"recipients"`
-	Sign             string   `mapstructure:"sign"`
-	Encrypt          string   `mapstructure:"encrypt"`
-	Methods          []string `mapstructure:"methods"`
-	Fallback         string   `mapstructure:"fallback"`
-	RequireTLS       bool     `mapstructure:"require_tls"`
-	TLSCAFile        string   `mapstructure:"tls_ca_file"`       // outbound, with require_tls: verify the peer against this CA
-	RequireSignature string   `mapstructure:"require_signature"` // inbound: ""|reject|tag (carried, enforced elsewhere)
+	Name              string   `mapstructure:"name"`      // required, unique
+	Direction         string   `mapstructure:"direction"` // inbound|outbound|"" (both)
+	Senders           []string `mapstructure:"senders"`   // address patterns, see matchPattern
+	Recipients        []string `mapstructure:"recipients"`
+	Sign              string   `mapstructure:"sign"`
+	Encrypt           string   `mapstructure:"encrypt"`
+	Methods           []string `mapstructure:"methods"`
+	Fallback          string   `mapstructure:"fallback"`
+	RequireTLS        bool     `mapstructure:"require_tls"`
+	TLSCAFile         string   `mapstructure:"tls_ca_file"`         // outbound, with require_tls: verify the peer against this CA
+	RequireSignature  string   `mapstructure:"require_signature"`   // inbound: ""|reject|tag (carried, enforced elsewhere)
+	SMIMECipher       string   `mapstructure:"smime_cipher"`        // outbound: auto|aes256-gcm|aes256-cbc
+	SMIMEKeyTransport string   `mapstructure:"smime_key_transport"` // outbound: rsa-pkcs1|rsa-oaep
 }
+
+// DefaultEncryptedSubject is the outer Subject of encrypted copies, as
+// RFC 9788 suggests.
+const DefaultEncryptedSubject = "..."
 
 // DefaultSubjectTags are the subject markers used when none are configured.
 var defaultSubjectTags = []string{"[secure]", "[confidential]", "[vertraulich]"}
@@ -86,10 +100,13 @@ var defaultSubjectTags = []string{"[secure]", "[confidential]", "[vertraulich]"}
 // opportunistically (S/MIME, then PGP, then PDF), fall back to PDF.
 func DefaultSpec() Spec {
 	return Spec{
-		Sign:     string(SignAlways),
-		Encrypt:  string(EncryptOpportunistic),
-		Methods:  []string{string(MethodSMIME), string(MethodPGP), string(MethodPDF)},
-		Fallback: string(FallbackPDF),
+		Sign:              string(SignAlways),
+		Encrypt:           string(EncryptOpportunistic),
+		Methods:           []string{string(MethodSMIME), string(MethodPGP), string(MethodPDF)},
+		Fallback:          string(FallbackPDF),
+		SMIMECipher:       string(CipherAuto),
+		SMIMEKeyTransport: string(KeyTransportPKCS1),
+		EncryptedSubject:  DefaultEncryptedSubject,
 		Confidential: ConfidentialSpec{
 			SubjectTags: append([]string(nil), defaultSubjectTags...),
 			Sensitivity: true,
