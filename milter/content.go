@@ -9,6 +9,7 @@ import (
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/smime"
 	"github.com/mailseal/mailseal/policy"
+	"github.com/mailseal/mailseal/treat"
 )
 
 // original is what every group's copy is made from.
@@ -72,17 +73,11 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	if err != nil {
 		return Reply{}, fmt.Errorf("signer for %s: %w", m.signer, err)
 	}
-	var fields []smime.HeaderField
-	for _, h := range m.kept {
-		if isContentHeader(h.Name) {
-			fields = append(fields, smime.HeaderField{Name: h.Name, Value: h.Value})
-		}
-	}
 	body, err := tx.Body()
 	if err != nil {
 		return Reply{}, fmt.Errorf("read spool: %w", err)
 	}
-	signed, err := s.Sign(fields, body)
+	signed, err := treat.Sign(s, m.contentFields(), body)
 	switch {
 	case errors.Is(err, smime.ErrMalformed):
 		return Reject(554, "5.6.0", "Your message could not be signed because its MIME structure is malformed"), err
@@ -98,12 +93,24 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	})
 	c.adds = append(c.adds,
 		Header{"MIME-Version", "1.0"},
-		Header{"Content-Type", foldParams(signed.ContentType)},
+		Header{"Content-Type", foldParams(signed.ContentType())},
 		Header{TraceHeader, fmt.Sprintf("%s; signed; signer=%s; serial=%s", m.authservID, m.signer, id.Cert.SerialNumber.Text(16))},
 	)
 	c.body = signed.Body
 	c.action = "signed"
 	return Reply{}, nil
+}
+
+// contentFields are the message's Content-* fields: what moves inside a
+// signed or encrypted entity.
+func (m *original) contentFields() []treat.Field {
+	var fields []treat.Field
+	for _, h := range m.kept {
+		if isContentHeader(h.Name) {
+			fields = append(fields, treat.Field{Name: h.Name, Value: h.Value})
+		}
+	}
+	return fields
 }
 
 // signerFor returns a signer for the identity, reusing the one built for
