@@ -49,7 +49,21 @@ type Spec struct {
 	Fallback     string           `mapstructure:"fallback"` // pdf|reject (default pdf)
 	Confidential ConfidentialSpec `mapstructure:"confidential"`
 	Rules        []RuleSpec       `mapstructure:"rules"`
+	// UnauthorisedInternal is deliver|reject (default deliver): what happens
+	// to mail from an internal-domain sender that cannot be signed because
+	// the client is not authorised to send as it.
+	UnauthorisedInternal string `mapstructure:"unauthorised_internal"`
 }
+
+// UnauthorisedMode is policy.unauthorised_internal.
+type UnauthorisedMode string
+
+const (
+	// UnauthorisedDeliver lets such mail pass unsigned, like inbound mail.
+	UnauthorisedDeliver UnauthorisedMode = "deliver"
+	// UnauthorisedReject refuses it with 550 5.7.1.
+	UnauthorisedReject UnauthorisedMode = "reject"
+)
 
 // ConfidentialSpec says how a message is marked confidential.
 type ConfidentialSpec struct {
@@ -86,10 +100,11 @@ var defaultSubjectTags = []string{"[secure]", "[confidential]", "[vertraulich]"}
 // opportunistically (S/MIME, then PGP, then PDF), fall back to PDF.
 func DefaultSpec() Spec {
 	return Spec{
-		Sign:     string(SignAlways),
-		Encrypt:  string(EncryptOpportunistic),
-		Methods:  []string{string(MethodSMIME), string(MethodPGP), string(MethodPDF)},
-		Fallback: string(FallbackPDF),
+		Sign:                 string(SignAlways),
+		Encrypt:              string(EncryptOpportunistic),
+		Methods:              []string{string(MethodSMIME), string(MethodPGP), string(MethodPDF)},
+		Fallback:             string(FallbackPDF),
+		UnauthorisedInternal: string(UnauthorisedDeliver),
 		Confidential: ConfidentialSpec{
 			SubjectTags: append([]string(nil), defaultSubjectTags...),
 			Sensitivity: true,

@@ -17,6 +17,7 @@ func TestSpecDecodes(t *testing.T) {
 			"sign": "never", "encrypt": "opportunistic", "methods": []any{"smime"}, "fallback": "pdf",
 			"require_tls": true, "tls_ca_file": "/etc/ca.pem", "require_signature": "",
 		}},
+		"unauthorised_internal": "reject",
 	}
 	s := DefaultSpec()
 	if err := mapstructure.Decode(raw, &s); err != nil {
@@ -27,6 +28,7 @@ func TestSpecDecodes(t *testing.T) {
 		Confidential: ConfidentialSpec{SubjectTags: []string{"[secret]"}, Headers: []string{"X-Confidential"}},
 		Rules: []RuleSpec{{Name: "partner-x", Direction: "outbound", Senders: []string{"*@corp.example"}, Recipients: []string{"*@partner.example"},
 			Sign: "never", Encrypt: "opportunistic", Methods: []string{"smime"}, Fallback: "pdf", RequireTLS: true, TLSCAFile: "/etc/ca.pem"}},
+		UnauthorisedInternal: "reject",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("decoded %+v\nwant    %+v", s, want)
