@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strings"
 	"time"
 )
 
@@ -72,6 +73,10 @@ func (c *BuiltinCA) Issue(_ context.Context, req *IssueRequest) (*IssueResponse,
 		if !publicKeysEqual(req.CSR.PublicKey, req.PublicKey) {
 			return nil, errors.New("certs: built-in CA: CSR key differs from requested key")
 		}
+	}
+	if !emailPermitted(c.cert, req.Email) {
+		return nil, fmt.Errorf("certs: built-in CA: %s is outside the CA's name constraints (%s): partners' clients would reject its certificate "+
+			"(the CA was created for other internal_domains; see docs/operations.md)", req.Email, strings.Join(c.cert.PermittedEmailAddresses, ", "))
 	}
 	notAfter := req.NotAfter
 	if notAfter.After(c.cert.NotAfter) {
@@ -145,8 +150,10 @@ func (c *BuiltinCA) CreateCRL(_ context.Context, req *CRLRequest) ([]byte, error
 	return der, nil
 }
 
-// createRoot makes a self-signed ECDSA P-384 root valid for DefaultCAValidity.
-func createRoot(name string, now time.Time, rand io.Reader) (*x509.Certificate, crypto.Signer, error) {
+// createRoot makes a self-signed ECDSA P-384 root valid for
+// DefaultCAValidity, limited to the permitted rfc822Name subtrees (none: no
+// name constraints; see constraints.go).
+func createRoot(subject pkix.Name, permittedEmail []string, now time.Time, rand io.Reader) (*x509.Certificate, crypto.Signer, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P384(), rand)
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: generate CA key: %w", err)
@@ -161,7 +168,7 @@ func createRoot(name string, now time.Time, rand io.Reader) (*x509.Certificate, 
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: name},
+		Subject:               subject,
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              now.Add(DefaultCAValidity),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -169,6 +176,8 @@ func createRoot(name string, now time.Time, rand io.Reader) (*x509.Certificate, 
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 		SubjectKeyId:          ski,
+		// Not critical: see constraints.go (gpgsm).
+		PermittedEmailAddresses: permittedEmail,
 	}
 	der, err := x509.CreateCertificate(rand, tmpl, tmpl, key.Public(), key)
 	if err != nil {

@@ -90,6 +90,12 @@ func (m *Manager) Issue(ctx context.Context, email string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d := m.opts.InternalDomains; d != nil && !inDomains(email, d) {
+		if len(d) == 0 {
+			return nil, fmt.Errorf("certs: %s is not in internal_domains, which is empty: certificates are issued for internal users only", email)
+		}
+		return nil, fmt.Errorf("certs: %s is not in internal_domains (%s): certificates are issued for internal users only", email, strings.Join(d, ", "))
+	}
 	ctx, cancel := context.WithTimeout(ctx, m.opts.IssueTimeout)
 	defer cancel()
 	id, _, err := m.ensure(ctx, email, true)
@@ -237,12 +243,20 @@ func (m *Manager) identity(rec *CertRecord) (*Identity, error) {
 	return id, nil
 }
 
-// normalizeEmail lower-cases and checks a bare address (no display name).
+// normalizeEmail lower-cases (ASCII letters only) and checks a bare
+// address (no display name). Only ASCII addresses are accepted: a
+// certificate's rfc822Name is an IA5String, and Unicode case folding would
+// make a look-alike such as "\u212Aate@corp.example" (KELVIN SIGN) kate's.
 func normalizeEmail(s string) (string, error) {
-	e := strings.ToLower(strings.TrimSpace(s))
+	e := lowerASCII(strings.TrimSpace(s))
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" {
 		return "", fmt.Errorf("certs: invalid e-mail address %q", s)
+	}
+	for i := 0; i < len(e); i++ {
+		if e[i] >= 0x80 {
+			return "", fmt.Errorf("certs: invalid e-mail address %q: certificates name ASCII addresses only", s)
+		}
 	}
 	return e, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -91,7 +90,7 @@ func checkIssued(resp *IssueResponse, email string, pub crypto.PublicKey, now ti
 	if !publicKeysEqual(c.PublicKey, pub) {
 		return fmt.Errorf("certs: issuer certified a different key for %s", email)
 	}
-	if !slices.ContainsFunc(c.EmailAddresses, func(a string) bool { return strings.EqualFold(a, email) }) {
+	if !slices.ContainsFunc(c.EmailAddresses, func(a string) bool { return lowerASCII(a) == email }) {
 		return fmt.Errorf("certs: issued certificate lacks %s in subjectAltName", email)
 	}
 	if !c.NotAfter.After(now) {

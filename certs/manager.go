@@ -126,7 +126,7 @@ func (m *Manager) isFresh(ctx context.Context) (bool, error) {
 func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 	rec, err := m.store.CA(ctx, builtinCAName)
 	if errors.Is(err, ErrNotFound) {
-		cert, key, err := createRoot(m.opts.CAName, m.opts.Now(), m.opts.Rand)
+		cert, key, err := createRoot(m.opts.CASubject, emailConstraints(m.opts.InternalDomains), m.opts.Now(), m.opts.Rand)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +138,8 @@ func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.log.Info("certs: created built-in CA", "subject", cert.Subject.String(), "not_after", cert.NotAfter)
+		m.log.Info("certs: created built-in CA", "subject", cert.Subject.String(), "not_after", cert.NotAfter,
+			"permitted_email", cert.PermittedEmailAddresses, "sha256", FingerprintSHA256(cert))
 	} else if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,14 @@ type Options struct {
 	// CAName is the subject CN of the built-in root; default
 	// "mailseal built-in CA".
 	CAName string
+	// CASubject, when its CommonName is set, is the whole subject of a new
+	// built-in root (CAName is then ignored).
+	CASubject pkix.Name
+	// InternalDomains, when not nil, are the only domains (and their
+	// subdomains) Issue issues for, and a new built-in root is
+	// name-constrained to them (rfc822Name), so partners who trust it trust
+	// it for these domains only. nil: no check and no constraints.
+	InternalDomains []string
 	// CRLRefresh: a cached CRL older than this is signed anew; default 1h.
 	// NextUpdate of each CRL is ThisUpdate + 24h (or 2×CRLRefresh if longer).
 	CRLRefresh time.Duration
@@ -105,6 +114,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CAName == "" {
 		o.CAName = DefaultCAName
+	}
+	if o.CASubject.CommonName == "" {
+		o.CASubject = pkix.Name{CommonName: o.CAName}
 	}
 	if o.CRLRefresh <= 0 {
 		o.CRLRefresh = DefaultCRLRefresh

@@ -23,6 +23,7 @@ type Config struct {
 	MasterKey       string       `mapstructure:"master_key"`
 	Store           StoreConfig  `mapstructure:"store"`
 	CA              CAConfig     `mapstructure:"ca"`
+	Auth            AuthConfig   `mapstructure:"auth"`
 	Reinject        string       `mapstructure:"reinject"`
 	SocketmapListen string       `mapstructure:"socketmap_listen"`
 	Policy          policy.Spec  `mapstructure:"policy"`
@@ -46,6 +47,15 @@ type CAConfig struct {
 	RenewBefore   time.Duration `mapstructure:"renew_before"`
 	RenewInterval time.Duration `mapstructure:"renew_interval"`
 	CRLURL        string        `mapstructure:"crl_url"`
+	Subject       string        `mapstructure:"subject"`
+}
+
+// AuthConfig says which senders SMTP AUTH logins may use.
+type AuthConfig struct {
+	LoginMaps string `mapstructure:"login_maps"`
+	// LoginMap is the parsed auth.login_maps file, read by Validate (so at
+	// start, by config check and at every reload); nil without one.
+	LoginMap *policy.LoginMap `mapstructure:"-"`
 }
 
 // MilterConfig tunes the milter connection handling.

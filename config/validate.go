@@ -80,6 +80,17 @@ func (c *Config) Validate() Problems {
 			bad("ca.crl_url", "%q is not an http(s) URL", c.CA.CRLURL)
 		}
 	}
+	if _, err := ParseSubject(c.CA.Subject); err != nil {
+		bad("ca.subject", "%v", err)
+	}
+	c.Auth.LoginMap = nil
+	if c.Auth.LoginMaps != "" {
+		if m, err := loadLoginMap(c.Auth.LoginMaps); err != nil {
+			bad("auth.login_maps", "%v", err)
+		} else {
+			c.Auth.LoginMap = m
+		}
+	}
 	if _, problems := policy.Compile(c.Policy); len(problems) > 0 {
 		for _, p := range problems {
 			bad(p.Key, "%s%s", ruleName(c.Policy.Rules, p.Key), p.Message)
@@ -175,14 +186,10 @@ func (c *Config) TrustedPrefixes() []netip.Prefix {
 	return out
 }
 
-// CRLURL is where user certificates point for revocation: the configured URL
-// or the admin listener's /ca.crl.
-func (c *Config) CRLURL() string {
-	if c.CA.CRLURL != "" || c.AdminListen == "" {
-		return c.CA.CRLURL
-	}
-	return "http://" + c.AdminListen + "/ca.crl"
-}
+// CRLURL is where user certificates point for revocation: ca.crl_url only.
+// The admin listener is usually loopback, which no partner can reach, so it
+// is never written into certificates by default (see CAWarnings).
+func (c *Config) CRLURL() string { return c.CA.CRLURL }
 
 func isDomain(d string) bool {
 	if d == "" || len(d) > 253 {

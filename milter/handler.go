@@ -71,6 +71,12 @@ func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string)
 	dir := policy.Inbound
 	if set.Policy.Authorised(tx.From, tx.AuthUser, tx.Client.Addr) {
 		dir = policy.Outbound
+	} else if set.Engine.RejectsUnauthorisedInternal() && set.Policy.Unauthorised(tx.From, tx.AuthUser, tx.Client.Addr) {
+		// policy.unauthorised_internal: reject. Refused at RCPT, so the
+		// client learns it before sending the data.
+		rej := policy.UnauthorisedRejection(tx.From)
+		p.log.Info("recipient refused", "queue_id", tx.QueueID, "from", tx.From, "rcpt", rcpt, "direction", policy.DirectionUnauthorised, "auth", tx.AuthUser, "rule", rej.Rule, "reply", rej.Text)
+		return Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}
 	}
 	rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, policy.KeyAvailability{})
 	if rej == nil && dir == policy.Inbound {
@@ -111,7 +117,11 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 		FromHeaders:      values(kept, "From"),
 		AlreadyProtected: smime.IsSignedOrEncrypted(contentType),
 	})
-	res.Direction = plan.Direction.String()
+	res.Direction = plan.Label()
+	if plan.Unauthorised && set.Engine.RejectsUnauthorisedInternal() {
+		rej := policy.UnauthorisedRejection(tx.From)
+		return p.refuse(tx, res, Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}, "policy.unauthorised_internal: "+plan.Reason)
+	}
 
 	ev := set.Engine.Evaluate(policy.Input{
 		Direction:       plan.Direction,
@@ -247,7 +257,7 @@ func recipients(rcpts []string, headers []Header) []policy.Recipient {
 	visible := visibleRecipients(headers)
 	out := make([]policy.Recipient, len(rcpts))
 	for i, r := range rcpts {
-		out[i] = policy.Recipient{Address: r, Bcc: !visible[strings.ToLower(r)]}
+		out[i] = policy.Recipient{Address: r, Bcc: !visible[policy.LowerASCII(r)]}
 	}
 	return out
 }

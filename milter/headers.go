@@ -5,6 +5,8 @@ import (
 	"mime"
 	"net/mail"
 	"strings"
+
+	"github.com/mailseal/mailseal/policy"
 )
 
 // isOwnHeader matches headers only mailseal may write: X-Mailseal-* and
@@ -113,7 +115,7 @@ func visibleRecipients(hs []Header) map[string]bool {
 			continue // unreadable: its recipients count as Bcc, the private choice
 		}
 		for _, a := range list {
-			seen[strings.ToLower(a.Address)] = true
+			seen[policy.LowerASCII(a.Address)] = true
 		}
 	}
 	return seen

@@ -107,7 +107,7 @@ type Result struct {
 	// Spelt exactly as RCPT gave them, as Postfix requires.
 	DeleteRecipients []string
 	// Log fields describing the outcome for metrics and the decision log.
-	Direction string // inbound | outbound
+	Direction string // inbound | outbound | internal-unauthorised (policy.Plan.Label)
 	Action    string // signed | none | rejected | tempfailed
 	Detail    string
 	Decisions []policy.RecipientDecision

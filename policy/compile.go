@@ -10,11 +10,12 @@ import (
 // Engine is a compiled, validated policy. It is immutable and safe for
 // concurrent use; all its methods are pure.
 type Engine struct {
-	global      settings
-	tags        []string
-	sensitivity bool
-	markers     []headerMarker
-	rules       []rule
+	global       settings
+	tags         []string
+	sensitivity  bool
+	markers      []headerMarker
+	rules        []rule
+	unauthorised UnauthorisedMode
 	// encryptedSubject is policy.encrypted_subject ("" keeps the subject).
 	encryptedSubject string
 }
@@ -104,6 +105,11 @@ func Compile(s Spec) (*Engine, []Problem) {
 			continue
 		}
 		e.markers = append(e.markers, headerMarker{name: strings.ToLower(name), value: strings.ToLower(value), raw: strings.TrimSpace(h)})
+	}
+
+	e.unauthorised = UnauthorisedMode(orDefault(s.UnauthorisedInternal, string(UnauthorisedDeliver)))
+	if e.unauthorised != UnauthorisedDeliver && e.unauthorised != UnauthorisedReject {
+		bad("policy.unauthorised_internal", "%q is not one of deliver, reject", s.UnauthorisedInternal)
 	}
 
 	names := map[string]int{}

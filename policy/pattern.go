@@ -14,7 +14,8 @@ const (
 	domainAny                     // *
 )
 
-// pattern is a compiled address pattern. Forms (case-insensitive):
+// pattern is a compiled address pattern. Forms (case-insensitive for ASCII
+// letters only, so a non-ASCII look-alike never matches):
 //
 //	alice@corp.example       exactly that address
 //	*@bank.example           anyone at that domain (not its subdomains)
@@ -32,7 +33,7 @@ type pattern struct {
 
 func parsePattern(raw string) (pattern, error) {
 	p := pattern{raw: raw}
-	s := strings.ToLower(strings.TrimSpace(raw))
+	s := trimLower(raw)
 	if s == "" {
 		return p, fmt.Errorf("empty pattern")
 	}
@@ -79,12 +80,12 @@ func checkDomain(d string) error {
 	return nil
 }
 
-// normAddress lower-cases an envelope address and strips angle brackets.
+// normAddress lower-cases (ASCII only) an envelope address and strips angle brackets.
 func normAddress(a string) string {
 	a = strings.TrimSpace(a)
 	a = strings.TrimPrefix(a, "<")
 	a = strings.TrimSuffix(a, ">")
-	return strings.ToLower(strings.TrimSpace(a))
+	return trimLower(a)
 }
 
 // splitAddress splits a normalised address at its last '@'; domain is "" when

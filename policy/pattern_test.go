@@ -40,6 +40,12 @@ func TestPatternMatch(t *testing.T) {
 		{"a*b*c@x.example", "aXXbYYbZ@x.example", false},
 		{"*", "\"odd@local\"@x.example", true},
 		{"\"odd@local\"@x.example", "\"odd@local\"@x.example", true},
+		// Only ASCII letters fold: KELVIN SIGN (U+212A) is not a 'k'.
+		{"kate@partner.example", "\u212Aate@partner.example", false},
+		{"\u212Aate@partner.example", "kate@partner.example", false},
+		{"*@bank.example", "x@ban\u212A.example", false},
+		{"*@ban\u212A.example", "x@bank.example", false},
+		{"\u212Aate@partner.example", "\u212Aate@partner.example", true},
 	}
 	for _, tc := range cases {
 		p, err := parsePattern(tc.pattern)

@@ -42,6 +42,9 @@ type Settings struct {
 	InternalDomains []string // lower case
 	TrustedNetworks []netip.Prefix
 	Sign            SignMode
+	// LoginMap lets SMTP AUTH logins send as the addresses it lists
+	// (auth.login_maps); nil: a login may send only as itself.
+	LoginMap *LoginMap
 }
 
 // Facts are what the milter learnt about one message.
@@ -60,6 +63,24 @@ type Plan struct {
 	Sign      bool
 	Signer    string // lower-cased address to sign as, when Sign
 	Reason    string // why, in words an admin reads in the log
+	// Unauthorised is true for mail from an internal-domain sender that
+	// the client did not prove (no matching SMTP AUTH, not from
+	// trusted_networks). It is inbound, but logs and metrics name it
+	// DirectionUnauthorised, and policy.unauthorised_internal may refuse it.
+	Unauthorised bool
+}
+
+// DirectionUnauthorised is the direction logs and metrics give mail from an
+// internal-domain sender whose client was not authorised to send as it.
+const DirectionUnauthorised = "internal-unauthorised"
+
+// Label is the direction as logs and metrics show it: inbound, outbound or
+// internal-unauthorised.
+func (p Plan) Label() string {
+	if p.Unauthorised {
+		return DirectionUnauthorised
+	}
+	return p.Direction.String()
 }
 
 // Decide classifies the message and decides whether to sign it. An address is
@@ -67,15 +88,18 @@ type Plan struct {
 // client proved it (SMTP AUTH as exactly that address, or no AUTH from a
 // trusted network), and the single From: header names the same address.
 func Decide(s *Settings, f Facts) Plan {
-	sender := strings.ToLower(strings.TrimSpace(f.EnvelopeFrom))
+	sender := trimLower(f.EnvelopeFrom)
 	if sender == "" {
 		return Plan{Reason: "null sender (bounce)"}
 	}
 	if !s.IsInternal(sender) {
 		return Plan{Reason: "sender is not in internal_domains"}
 	}
+	if !isASCII(sender) {
+		return Plan{Reason: "sender address is not ASCII (certificates name ASCII addresses only)"}
+	}
 	if reason := s.unauthorised(sender, f.AuthUser, f.ClientAddr); reason != "" {
-		return Plan{Reason: reason}
+		return Plan{Reason: reason, Unauthorised: true}
 	}
 	if len(f.FromHeaders) != 1 {
 		return Plan{Reason: "message must have exactly one From: header"}
@@ -98,19 +122,30 @@ func Decide(s *Settings, f Facts) Plan {
 }
 
 // Authorised reports whether a client may send as sender, from what is known
-// at RCPT time: an internal sender, and SMTP AUTH as exactly that address or
-// no AUTH from a trusted network. Decide adds the From: header check.
+// at RCPT time: an internal sender, and SMTP AUTH as exactly that address (or
+// as a login the login map allows to send as it) or no AUTH from a trusted
+// network. Decide adds the From: header check.
 func (s *Settings) Authorised(sender, authUser string, client netip.Addr) bool {
-	sender = strings.ToLower(strings.TrimSpace(sender))
-	return sender != "" && s.IsInternal(sender) && s.unauthorised(sender, authUser, client) == ""
+	sender = trimLower(sender)
+	return sender != "" && s.IsInternal(sender) && isASCII(sender) && s.unauthorised(sender, authUser, client) == ""
+}
+
+// Unauthorised reports whether sender is an (ASCII) internal address the
+// client is not authorised to send as: the mail Decide marks Unauthorised.
+func (s *Settings) Unauthorised(sender, authUser string, client netip.Addr) bool {
+	sender = trimLower(sender)
+	return sender != "" && s.IsInternal(sender) && isASCII(sender) && s.unauthorised(sender, authUser, client) != ""
 }
 
 func (s *Settings) unauthorised(sender, authUser string, client netip.Addr) string {
-	if auth := strings.ToLower(strings.TrimSpace(authUser)); auth != "" {
-		if auth != sender {
-			return "client authenticated as " + auth + ", not as the envelope sender"
+	if auth := trimLower(authUser); auth != "" {
+		if auth == sender || s.LoginMap.Allows(auth, sender) {
+			return ""
 		}
-		return ""
+		if s.LoginMap != nil {
+			return "client authenticated as " + auth + ", which is neither the envelope sender nor allowed to send as it by auth.login_maps"
+		}
+		return "client authenticated as " + auth + ", not as the envelope sender"
 	}
 	if !s.trusted(client) {
 		return "client neither authenticated nor in trusted_networks"
@@ -124,7 +159,7 @@ func (s *Settings) IsInternal(addr string) bool {
 	if at < 1 {
 		return false
 	}
-	domain := strings.ToLower(addr[at+1:])
+	domain := LowerASCII(addr[at+1:])
 	for _, d := range s.InternalDomains {
 		if domain == d || strings.HasSuffix(domain, "."+d) {
 			return true
@@ -152,7 +187,7 @@ var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
 }}
 
-// singleAddress returns the lower-cased address of a From: value with exactly one mailbox.
+// singleAddress returns the (ASCII) lower-cased address of a From: value with exactly one mailbox.
 func singleAddress(value string) (string, error) {
 	list, err := addressParser.ParseList(strings.ReplaceAll(value, "\n", " "))
 	if err != nil {
@@ -161,7 +196,7 @@ func singleAddress(value string) (string, error) {
 	if len(list) != 1 {
 		return "", errMultipleAddresses
 	}
-	return strings.ToLower(list[0].Address), nil
+	return LowerASCII(list[0].Address), nil
 }
 
 type policyError string

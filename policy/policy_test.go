@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -72,6 +73,21 @@ func TestDecide(t *testing.T) {
 		{"already signed", nil,
 			Facts{ClientAddr: trusted, EnvelopeFrom: "alice@corp.example", FromHeaders: []string{"alice@corp.example"}, AlreadyProtected: true},
 			Outbound, false, "already signed or encrypted"},
+		{"KELVIN SIGN look-alike of an authenticated sender", nil,
+			Facts{ClientAddr: outside, AuthUser: "kate@corp.example", EnvelopeFrom: "\u212Aate@corp.example", FromHeaders: []string{"\u212Aate@corp.example"}},
+			Inbound, false, "sender address is not ASCII (certificates name ASCII addresses only)"},
+		{"KELVIN SIGN look-alike from a trusted network", nil,
+			Facts{ClientAddr: trusted, EnvelopeFrom: "\u212Aate@corp.example", FromHeaders: []string{"\u212Aate@corp.example"}},
+			Inbound, false, "sender address is not ASCII (certificates name ASCII addresses only)"},
+		{"KELVIN SIGN look-alike as AUTH login", nil,
+			Facts{ClientAddr: outside, AuthUser: "\u212Aate@corp.example", EnvelopeFrom: "kate@corp.example", FromHeaders: []string{"kate@corp.example"}},
+			Inbound, false, "client authenticated as \u212aate@corp.example, not as the envelope sender"},
+		{"KELVIN SIGN look-alike in From:", nil,
+			Facts{ClientAddr: trusted, EnvelopeFrom: "kate@corp.example", FromHeaders: []string{"\u212Aate@corp.example"}},
+			Inbound, false, "From: header does not match the envelope sender"},
+		{"KELVIN SIGN in the domain", &Settings{InternalDomains: []string{"kcorp.example"}, TrustedNetworks: settings.TrustedNetworks, Sign: SignAlways},
+			Facts{ClientAddr: trusted, EnvelopeFrom: "a@\u212Acorp.example", FromHeaders: []string{"a@\u212Acorp.example"}},
+			Inbound, false, "sender is not in internal_domains"},
 		{"sign never", &Settings{InternalDomains: []string{"corp.example"}, TrustedNetworks: settings.TrustedNetworks, Sign: SignNever},
 			Facts{ClientAddr: trusted, EnvelopeFrom: "alice@corp.example", FromHeaders: []string{"alice@corp.example"}},
 			Outbound, false, "policy.sign is never"},
@@ -85,6 +101,10 @@ func TestDecide(t *testing.T) {
 			p := Decide(s, tc.facts)
 			if p.Direction != tc.direction || p.Sign != tc.sign || p.Reason != tc.reason {
 				t.Fatalf("Decide = %+v, want direction %v sign %v reason %q", p, tc.direction, tc.sign, tc.reason)
+			}
+			wantUnauthorised := strings.HasPrefix(tc.reason, "client ")
+			if p.Unauthorised != wantUnauthorised || (p.Label() == DirectionUnauthorised) != wantUnauthorised {
+				t.Errorf("Unauthorised = %v (label %s), want %v", p.Unauthorised, p.Label(), wantUnauthorised)
 			}
 			if p.Sign && p.Signer == "" {
 				t.Fatal("signing plan without signer")

@@ -57,7 +57,21 @@ type Spec struct {
 	// real one travels inside the encrypted part. Empty keeps the subject
 	// visible. Carried verbatim (empty is meaningful here).
 	EncryptedSubject string `mapstructure:"encrypted_subject"`
+	// UnauthorisedInternal is deliver|reject (default deliver): what happens
+	// to mail from an internal-domain sender that cannot be signed because
+	// the client is not authorised to send as it.
+	UnauthorisedInternal string `mapstructure:"unauthorised_internal"`
 }
+
+// UnauthorisedMode is policy.unauthorised_internal.
+type UnauthorisedMode string
+
+const (
+	// UnauthorisedDeliver lets such mail pass unsigned, like inbound mail.
+	UnauthorisedDeliver UnauthorisedMode = "deliver"
+	// UnauthorisedReject refuses it with 550 5.7.1.
+	UnauthorisedReject UnauthorisedMode = "reject"
+)
 
 // ConfidentialSpec says how a message is marked confidential.
 type ConfidentialSpec struct {
@@ -100,13 +114,14 @@ var defaultSubjectTags = []string{"[secure]", "[confidential]", "[vertraulich]"}
 // opportunistically (S/MIME, then PGP, then PDF), fall back to PDF.
 func DefaultSpec() Spec {
 	return Spec{
-		Sign:              string(SignAlways),
-		Encrypt:           string(EncryptOpportunistic),
-		Methods:           []string{string(MethodSMIME), string(MethodPGP), string(MethodPDF)},
-		Fallback:          string(FallbackPDF),
-		SMIMECipher:       string(CipherAuto),
-		SMIMEKeyTransport: string(KeyTransportPKCS1),
-		EncryptedSubject:  DefaultEncryptedSubject,
+		Sign:                 string(SignAlways),
+		Encrypt:              string(EncryptOpportunistic),
+		Methods:              []string{string(MethodSMIME), string(MethodPGP), string(MethodPDF)},
+		Fallback:             string(FallbackPDF),
+		SMIMECipher:          string(CipherAuto),
+		SMIMEKeyTransport:    string(KeyTransportPKCS1),
+		EncryptedSubject:     DefaultEncryptedSubject,
+		UnauthorisedInternal: string(UnauthorisedDeliver),
 		Confidential: ConfidentialSpec{
 			SubjectTags: append([]string(nil), defaultSubjectTags...),
 			Sensitivity: true,

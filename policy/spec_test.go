@@ -19,6 +19,7 @@ func TestSpecDecodes(t *testing.T) {
 			"require_tls": true, "tls_ca_file": "/etc/ca.pem", "require_signature": "",
 			"smime_key_transport": "rsa-oaep",
 		}},
+		"unauthorised_internal": "reject",
 	}
 	s := DefaultSpec()
 	if err := mapstructure.Decode(raw, &s); err != nil {
@@ -30,6 +31,7 @@ func TestSpecDecodes(t *testing.T) {
 		Rules: []RuleSpec{{Name: "partner-x", Direction: "outbound", Senders: []string{"*@corp.example"}, Recipients: []string{"*@partner.example"},
 			Sign: "never", Encrypt: "opportunistic", Methods: []string{"smime"}, Fallback: "pdf", RequireTLS: true, TLSCAFile: "/etc/ca.pem", SMIMEKeyTransport: "rsa-oaep"}},
 		SMIMECipher: "aes256-gcm", SMIMEKeyTransport: "rsa-pkcs1", EncryptedSubject: "",
+		UnauthorisedInternal: "reject",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("decoded %+v\nwant    %+v", s, want)

@@ -19,7 +19,7 @@ import "strings"
 // A leading-dot key matches only subdomain patterns: ".partner.example"
 // answers for "*.partner.example", never for "partner.example".
 func (e *Engine) TLSPolicy(nexthop string) (value string, ok bool) {
-	key := strings.ToLower(strings.TrimSpace(nexthop))
+	key := trimLower(nexthop)
 	if strings.HasPrefix(key, "[") {
 		end := strings.IndexByte(key, ']')
 		if end < 0 {

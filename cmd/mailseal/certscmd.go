@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/config"
+	"github.com/mailseal/mailseal/policy"
 )
 
 // withCerts loads the config, opens the store and runs f; the store is
@@ -58,7 +58,9 @@ func emailArg(s string) (string, error) {
 	if err != nil || a.Address != s {
 		return "", &exitError{code: 2, err: fmt.Errorf("%q is not an email address", s)}
 	}
-	return strings.ToLower(s), nil
+	// ASCII-only fold: strings.ToLower would turn a KELVIN SIGN look-alike
+	// into kate@…; certs then refuses the non-ASCII address.
+	return policy.LowerASCII(s), nil
 }
 
 func newCertsCommand(cfgPath func() string) *cobra.Command {
@@ -162,15 +164,24 @@ func status(c certs.CertInfo) string {
 
 func newCACommand(cfgPath func() string) *cobra.Command {
 	cmd := &cobra.Command{Use: "ca", Short: "The built-in certificate authority"}
-	cmd.AddCommand(&cobra.Command{
+	var fingerprint bool
+	cert := &cobra.Command{
 		Use:   "cert",
 		Short: "Print the built-in CA certificate (PEM), to distribute as a trust anchor",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				if fingerprint {
+					// The same form as `openssl x509 -noout -fingerprint -sha256`,
+					// for partners to compare over the phone.
+					_, err := fmt.Fprintf(cmd.OutOrStdout(), "SHA256 Fingerprint=%s\n", certs.FingerprintSHA256(m.CACertificate()))
+					return err
+				}
 				return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
 			})
 		},
-	})
+	}
+	cert.Flags().BoolVar(&fingerprint, "fingerprint", false, "print only the certificate's SHA-256 fingerprint, for partners to check out of band")
+	cmd.AddCommand(cert)
 	return cmd
 }

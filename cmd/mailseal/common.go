@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -47,6 +48,10 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 	if cfg.MasterKey != "" {
 		masterKey, _ = base64.StdEncoding.DecodeString(cfg.MasterKey) // validated by config
 	}
+	caSubject, err := config.ParseSubject(cfg.CA.Subject)
+	if err != nil {
+		return nil, &exitError{code: 2, err: fmt.Errorf("config: ca.subject: %w", err)}
+	}
 	var store certs.Store
 	if cfg.Store.DSN != "" {
 		// store.dsn names the SQLite file when it must live outside state_dir.
@@ -68,5 +73,8 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		// `certs revoke` runs in another process: the daemon's cached CRL
 		// picks such a revocation up within this time.
 		CRLRefresh: 5 * time.Minute,
+		CASubject:  caSubject,
+		// Non-nil even when empty: `certs issue` then refuses every address.
+		InternalDomains: append([]string{}, cfg.InternalDomains...),
 	})
 }

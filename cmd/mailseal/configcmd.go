@@ -28,6 +28,9 @@ func newConfigCommand(cfgPath func() string) *cobra.Command {
 			if src == "" {
 				src = "embedded defaults"
 			}
+			for _, w := range checkWarnings(cmd.Context(), cfg) {
+				fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", w)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config OK (%s)\n", src)
 			return nil
 		},

@@ -60,7 +60,7 @@ func TestCLI(t *testing.T) {
 		{"explain confidential", rules, []string{"policy", "explain", "--from", "alice@corp.example", "--to", "carol@x.example", "--subject", "[secure] x"},
 			0, []string{"confidential: yes", "note: this version cannot encrypt yet (pdf)"}},
 		{"explain needs --to", rules, []string{"policy", "explain", "--from", "alice@corp.example"}, 2, nil},
-		{"certs issue and show", "", []string{"certs", "issue", "bob@corp.example"}, 0, []string{"issued bob@corp.example serial"}},
+		{"certs issue and show", "internal_domains: [corp.example]\n", []string{"certs", "issue", "bob@corp.example"}, 0, []string{"issued bob@corp.example serial"}},
 		{"certs show unknown", "", []string{"certs", "show", "nobody@corp.example"}, 1, nil},
 		{"certs bad address", "", []string{"certs", "show", "not-an-address"}, 2, nil},
 		{"version", "", []string{"version"}, 0, []string{"mailseal dev"}},

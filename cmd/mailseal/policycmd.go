@@ -59,7 +59,7 @@ func newPolicyCommand(cfgPath func() string) *cobra.Command {
 				dir = policy.Outbound
 			case "inbound":
 			case "auto":
-				if settings.Policy.IsInternal(strings.ToLower(from)) {
+				if settings.Policy.IsInternal(policy.LowerASCII(from)) {
 					dir = policy.Outbound
 				}
 			default:
@@ -71,13 +71,13 @@ func newPolicyCommand(cfgPath func() string) *cobra.Command {
 				if strings.EqualFold(h.Name, "To") || strings.EqualFold(h.Name, "Cc") {
 					hasTo = true
 					for _, a := range strings.FieldsFunc(h.Value, func(r rune) bool { return r == ',' || r == ' ' || r == '<' || r == '>' }) {
-						visible[strings.ToLower(a)] = true
+						visible[policy.LowerASCII(a)] = true
 					}
 				}
 			}
 			var rcpts []policy.Recipient
 			for _, r := range to {
-				rcpts = append(rcpts, policy.Recipient{Address: r, Bcc: hasTo && !visible[strings.ToLower(r)]})
+				rcpts = append(rcpts, policy.Recipient{Address: r, Bcc: hasTo && !visible[policy.LowerASCII(r)]})
 			}
 			subj := ""
 			for _, h := range hs {

@@ -53,6 +53,7 @@ func settingsFrom(cfg *config.Config) (*milter.Settings, error) {
 		Policy: policy.Settings{
 			InternalDomains: append([]string(nil), cfg.InternalDomains...),
 			TrustedNetworks: cfg.TrustedPrefixes(),
+			LoginMap:        cfg.Auth.LoginMap,
 			// Whether to sign is the engine's decision (policy.sign and
 			// rules); Decide only answers whether we may sign for the sender.
 			Sign: policy.SignAlways,
@@ -74,6 +75,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 		return err
 	}
 	defer mgr.Close()
+	logIdentitySetup(cfg, mgr, log)
 
 	settings, err := settingsFrom(cfg)
 	if err != nil {

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/mailseal/mailseal/certs"
+	"github.com/mailseal/mailseal/config"
+)
+
+// caWarnings lists what makes the CA unfit to hand to partners: no CRL URL
+// they can reach, no name constraints, internal domains it does not cover.
+// mgr may be nil (then only what the config tells).
+func caWarnings(cfg *config.Config, mgr *certs.Manager) []string {
+	ws := cfg.CAWarnings()
+	if mgr != nil {
+		ws = append(ws, mgr.CAWarnings(cfg.InternalDomains)...)
+	}
+	return ws
+}
+
+// logIdentitySetup logs, at start, the CA warnings and the login map in use.
+func logIdentitySetup(cfg *config.Config, mgr *certs.Manager, log *slog.Logger) {
+	for _, w := range caWarnings(cfg, mgr) {
+		log.Warn("ca: " + w)
+	}
+	if m := cfg.Auth.LoginMap; m != nil {
+		log.Info("auth: login map loaded", "file", m.Source(), "logins", m.Len())
+	}
+}
+
+// checkWarnings are the warnings `config check` prints. It opens the store
+// only when one exists, so that checking a config never creates state.
+func checkWarnings(ctx context.Context, cfg *config.Config) []string {
+	db := cfg.Store.DSN
+	if db == "" {
+		db = filepath.Join(cfg.StateDir, "mailseal.db")
+	}
+	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+		return caWarnings(cfg, nil)
+	}
+	quiet := newLogger(&config.Config{Log: config.LogConfig{Level: "error", Format: cfg.Log.Format}})
+	mgr, err := openCerts(ctx, cfg, quiet, nil)
+	if err != nil {
+		return append(caWarnings(cfg, nil), "could not open the certificate store to check the CA: "+err.Error())
+	}
+	defer mgr.Close()
+	return caWarnings(cfg, mgr)
+}
