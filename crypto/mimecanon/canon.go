@@ -124,16 +124,16 @@ func relabel(h header) header {
 }
 
 // writeHeader writes the header block and the empty line that ends it; a
-// bare part (no header section in the input) with no fields stays bare.
+// bare part (its header section not ended by an empty line, see
+// parseHeader) stays bare: its body follows the fields directly.
 func (c canon) writeHeader(h header, bare bool) {
-	if bare && len(h) == 0 {
-		return
-	}
 	for _, f := range h {
 		c.w.Write(f.raw)
 		c.w.WriteString("\r\n")
 	}
-	c.w.WriteString("\r\n")
+	if !bare {
+		c.w.WriteString("\r\n")
+	}
 }
 
 // entity writes one cleaned entity. defType is the media type assumed when
@@ -142,7 +142,10 @@ func (c canon) entity(h header, body []byte, bare bool, defType string, depth in
 	if depth > MaxDepth {
 		return fmt.Errorf("%w: nested more than %d levels", ErrMalformed, MaxDepth)
 	}
-	h = h.clean()
+	h, err := h.clean()
+	if err != nil {
+		return err
+	}
 	mt, boundary := defType, ""
 	if v, ok := h.get("Content-Type"); ok {
 		mt, boundary = contentType(v)
@@ -163,9 +166,12 @@ func (c canon) entity(h header, body []byte, bare bool, defType string, depth in
 	return nil
 }
 
-// leaf writes a part that is not walked into.
+// leaf writes a part that is not walked into. A clean part with a line
+// starting "From " is re-encoded too: mbox delivery would quote that line as
+// ">From " and so break the signature.
 func (c canon) leaf(h header, body []byte, bare bool, mt, enc string) {
-	if Is7BitClean(body) {
+	clean := Is7BitClean(body)
+	if clean && !hasFromLine(body) {
 		if identityCTE(enc) {
 			h = relabel(h)
 		}
@@ -173,6 +179,7 @@ func (c canon) leaf(h header, body []byte, bare bool, mt, enc string) {
 		writeCRLF(c.w, body)
 		return
 	}
+	composite := strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/")
 	switch {
 	case enc == "base64":
 		c.writeHeader(h, bare)
@@ -180,7 +187,7 @@ func (c canon) leaf(h header, body []byte, bare bool, mt, enc string) {
 	case enc == "quoted-printable":
 		c.writeHeader(h, bare)
 		repairQP(c.w, body)
-	case identityCTE(enc) && strings.HasPrefix(mt, "text/"):
+	case identityCTE(enc) && (strings.HasPrefix(mt, "text/") || (clean && !composite)):
 		c.writeHeader(h.set("Content-Transfer-Encoding", "quoted-printable"), false)
 		writeQP(c.w, body)
 	default:
