@@ -106,6 +106,12 @@ func TestEntityMboxSafe(t *testing.T) {
 			contains: []string{"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: a@example.org\r\nSubject: x\r\n\r\nhi\r\n--b--\r\n"},
 		},
 		{
+			name:     "envelope line of a forwarded message is dropped",
+			fields:   []Field{{"Content-Type", "message/rfc822"}},
+			body:     "From joerg@example.de Wed Nov 25 09:00:00 2026\nFrom: j@example.de\nSubject: s\n\nbody\n",
+			contains: []string{"Content-Type: message/rfc822\r\n\r\nFrom: j@example.de\r\nSubject: s\r\n\r\nbody\r\n"},
+		},
+		{
 			name:     "base64 part with a stray From line",
 			fields:   []Field{{"Content-Type", "image/png"}, {"Content-Transfer-Encoding", "base64"}},
 			body:     "aGVsbG8g\nFrom d29ybGQ=\n",
