@@ -53,6 +53,11 @@ func TestAddressFieldRewrite(t *testing.T) {
 			want: "=?utf-8?q?J=C3=B6rg?= (privat) =?utf-8?q?M=C3=BCller?= <j@example.de>",
 		},
 		{
+			name: "long latin-1 subject: several encoded words", field: "Subject",
+			in:   strings.Repeat("\xe4", 100),
+			want: "=?iso-8859-1?b?" + strings.Repeat("5OTk", 14) + "?= =?iso-8859-1?b?" + strings.Repeat("5OTk", 14) + "?= =?iso-8859-1?b?" + strings.Repeat("5OTk", 5) + "5A==?=",
+		},
+		{
 			name: "long name: several encoded words", field: "From",
 			in:    strings.Repeat("Ä", 30) + " <long@example.org>",
 			want:  "=?utf-8?q?" + strings.Repeat("=C3=84", 10) + "?= =?utf-8?q?" + strings.Repeat("=C3=84", 10) + "?= =?utf-8?q?" + strings.Repeat("=C3=84", 10) + "?= <long@example.org>",
@@ -123,11 +128,15 @@ func TestFoldOnlyAtWhiteSpace(t *testing.T) {
 		fields  []Field
 		wantErr string
 		value   map[string]string // field name → unfolded value in the output
+		param   [2]string         // field name, its decoded filename
 	}{
 		{name: "content-id over 998 octets is refused", fields: []Field{{"Content-Type", "text/plain"}, {"Content-ID", longID}},
 			wantErr: "Content-ID has a word longer than 998 octets"},
 		{name: "content-id that fits is folded before it, not cut", fields: []Field{{"Content-Type", "text/plain"}, {"Content-ID", fitID}},
 			value: map[string]string{"Content-ID": fitID}},
+		{name: "long latin-1 text folds between encoded words", fields: []Field{{"Content-Type", "text/plain"}, {"Content-Description", strings.Repeat("\xe4", 2000)}}},
+		{name: "long RFC 2231 value becomes continuations", fields: []Field{{"Content-Type", "text/plain"}, {"Content-Disposition", "attachment; filename*=utf-8''" + strings.Repeat("%C3%A4", 400)}},
+			param: [2]string{"Content-Disposition", strings.Repeat("ä", 400)}},
 		{name: "long text folds at spaces", fields: []Field{{"Content-Type", "text/plain"}, {"Content-Description", words}},
 			value: map[string]string{"Content-Description": strings.TrimSpace(words)}},
 	}
@@ -147,6 +156,12 @@ func TestFoldOnlyAtWhiteSpace(t *testing.T) {
 				t.Fatalf("not wire safe: %v", err)
 			}
 			h, _, _ := parseHeader(out)
+			if tc.param[0] != "" {
+				v, _ := h.get(tc.param[0])
+				if _, ps, err := mime.ParseMediaType(v); err != nil || ps["filename"] != tc.param[1] {
+					t.Errorf("%s: filename %q, %v", tc.param[0], ps["filename"], err)
+				}
+			}
 			for name, want := range tc.value {
 				got, _ := h.get(name)
 				if strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(want), " ") || strings.ReplaceAll(got, " ", "") != strings.ReplaceAll(want, " ", "") {

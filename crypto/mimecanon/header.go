@@ -231,7 +231,29 @@ func rewriteValue(name, v string) string {
 	if !needsWords(v) {
 		return v // only too long: folding is enough
 	}
-	return mime.BEncoding.Encode(charsetFor(v), v)
+	return encodeText(v)
+}
+
+// latin1Chunk is how many ISO-8859-1 bytes go into one "B" encoded word:
+// "=?iso-8859-1?b?" + 56 base64 characters + "?=" stays within 75.
+const latin1Chunk = 42
+
+// encodeText encodes unstructured text as RFC 2047 "B" encoded words of at
+// most 75 characters each, separated by spaces so that the field can be
+// folded. Go's encoder splits only UTF-8 text; ISO-8859-1 text (one byte a
+// character) is split here.
+func encodeText(v string) string {
+	cs := charsetFor(v)
+	if cs == "utf-8" {
+		return mime.BEncoding.Encode(cs, v)
+	}
+	var words []string
+	for len(v) > 0 {
+		n := min(latin1Chunk, len(v))
+		words = append(words, mime.BEncoding.Encode(cs, v[:n]))
+		v = v[n:]
+	}
+	return strings.Join(words, " ")
 }
 
 // fold breaks every line of raw that is longer than 78 characters at white
