@@ -25,8 +25,18 @@
 //
 // Header fields with 8-bit bytes or control characters are re-encoded:
 // Content-Type and Content-Disposition parameters with RFC 2231, address
-// fields with RFC 2047 display names, other fields as RFC 2047 encoded
-// words (charset utf-8, or iso-8859-1 when the bytes are not UTF-8).
+// fields with RFC 2047 encoded words for display names, group names and
+// comment words only (address.go), other fields as RFC 2047 encoded words
+// (charset utf-8, or iso-8859-1 when the bytes are not UTF-8). Fields are
+// folded only at white space; one that cannot be (a word over 998 octets)
+// is an error rather than a cut value. A part header line that is not a
+// field ends the header section (see parseHeader).
+//
+// No line of the result starts with "From ", because mbox delivery quotes
+// such lines as ">From " and the signature would break: a clean part with
+// such a line is re-encoded (quoted-printable, or repaired in place when it
+// already is QP or base64), and QP soft breaks never leave "From " at a line
+// start.
 package mimecanon
 
 import (
@@ -124,16 +134,16 @@ func relabel(h header) header {
 }
 
 // writeHeader writes the header block and the empty line that ends it; a
-// bare part (no header section in the input) with no fields stays bare.
+// bare part (its header section not ended by an empty line, see
+// parseHeader) stays bare: its body follows the fields directly.
 func (c canon) writeHeader(h header, bare bool) {
-	if bare && len(h) == 0 {
-		return
-	}
 	for _, f := range h {
 		c.w.Write(f.raw)
 		c.w.WriteString("\r\n")
 	}
-	c.w.WriteString("\r\n")
+	if !bare {
+		c.w.WriteString("\r\n")
+	}
 }
 
 // entity writes one cleaned entity. defType is the media type assumed when
@@ -142,7 +152,10 @@ func (c canon) entity(h header, body []byte, bare bool, defType string, depth in
 	if depth > MaxDepth {
 		return fmt.Errorf("%w: nested more than %d levels", ErrMalformed, MaxDepth)
 	}
-	h = h.clean()
+	h, err := h.clean()
+	if err != nil {
+		return err
+	}
 	mt, boundary := defType, ""
 	if v, ok := h.get("Content-Type"); ok {
 		mt, boundary = contentType(v)
@@ -156,16 +169,34 @@ func (c canon) entity(h header, body []byte, bare bool, defType string, depth in
 		}
 	case mt == "message/rfc822" && identityCTE(enc) && len(body) > 0:
 		c.writeHeader(relabel(h), bare)
-		ih, ibody, ibare := parseHeader(body)
+		ih, ibody, ibare := parseHeader(dropEnvelopeLine(body))
 		return c.entity(ih, ibody, ibare, "text/plain", depth+1)
 	}
 	c.leaf(h, body, bare, mt, enc)
 	return nil
 }
 
-// leaf writes a part that is not walked into.
+// dropEnvelopeLine removes the mbox envelope line ("From sender date") that
+// some clients leave at the top of a forwarded message. It is no part of
+// the message (RFC 5322) and readers skip it, but signed as is, mbox
+// delivery would quote it; kept as body it would hide the whole header.
+func dropEnvelopeLine(msg []byte) []byte {
+	if !bytes.HasPrefix(msg, fromLine) {
+		return msg
+	}
+	l := nextLine(msg, 0)
+	if name, ok := fieldName(msg[:l.end]); ok && validName(name) {
+		return msg // "From :" is a (sloppy) field, kept and rewritten
+	}
+	return msg[l.next:]
+}
+
+// leaf writes a part that is not walked into. A clean part with a line
+// starting "From " is re-encoded too: mbox delivery would quote that line as
+// ">From " and so break the signature.
 func (c canon) leaf(h header, body []byte, bare bool, mt, enc string) {
-	if Is7BitClean(body) {
+	clean := Is7BitClean(body)
+	if clean && !hasFromLine(body) {
 		if identityCTE(enc) {
 			h = relabel(h)
 		}
@@ -173,6 +204,7 @@ func (c canon) leaf(h header, body []byte, bare bool, mt, enc string) {
 		writeCRLF(c.w, body)
 		return
 	}
+	composite := strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/")
 	switch {
 	case enc == "base64":
 		c.writeHeader(h, bare)
@@ -180,7 +212,7 @@ func (c canon) leaf(h header, body []byte, bare bool, mt, enc string) {
 	case enc == "quoted-printable":
 		c.writeHeader(h, bare)
 		repairQP(c.w, body)
-	case identityCTE(enc) && strings.HasPrefix(mt, "text/"):
+	case identityCTE(enc) && (strings.HasPrefix(mt, "text/") || (clean && !composite)):
 		c.writeHeader(h.set("Content-Transfer-Encoding", "quoted-printable"), false)
 		writeQP(c.w, body)
 	default:

@@ -68,9 +68,33 @@ func (q *qpLine) escaped(c byte) {
 	q.token([]byte{'=', hexDigits[c>>4], hexDigits[c&0x0f]})
 }
 
+// literal writes c unencoded unless it would start an output line (the
+// line's start or just after a soft break) as the "F" of "From ": mbox
+// delivery quotes such a line as ">From ", which breaks a signature, so
+// that "F" is written as =46 (rest holds c and what follows it).
+func (q *qpLine) literal(c byte, rest []byte) {
+	if c == 'F' && (q.n == 0 || q.n+1 > qpLineMax-1) && bytes.HasPrefix(rest, fromLine) {
+		q.escaped(c)
+		return
+	}
+	q.token([]byte{c})
+}
+
+// fromLine is what mbox delivery quotes at the start of a line.
+var fromLine = []byte("From ")
+
+// hasFromLine reports whether a line of b starts with "From ".
+func hasFromLine(b []byte) bool {
+	if bytes.HasPrefix(b, fromLine) {
+		return true
+	}
+	return bytes.Contains(b, []byte("\nFrom "))
+}
+
 // writeQP encodes text body data as quoted-printable. LF and CRLF are hard
 // line breaks (written as CRLF); a bare CR is data (=0D). Trailing white
-// space and a leading "From " are encoded so that no relay can alter them.
+// space and "From " at the start of an output line (also after a soft
+// break) are encoded so that no relay or mailbox can alter them.
 func writeQP(w *bytes.Buffer, data []byte) {
 	for off := 0; off < len(data); {
 		l := nextLine(data, off)
@@ -78,14 +102,12 @@ func writeQP(w *bytes.Buffer, data []byte) {
 		content := data[l.start:l.end]
 		for i, c := range content {
 			switch {
-			case i == 0 && c == 'F' && bytes.HasPrefix(content, []byte("From ")):
-				q.escaped(c)
 			case c == '.' && i == 0 && len(content) == 1:
 				q.escaped(c)
 			case (c == ' ' || c == '\t') && i == len(content)-1:
 				q.escaped(c)
 			case qpLiteral(c):
-				q.token([]byte{c})
+				q.literal(c, content[i:])
 			default:
 				q.escaped(c)
 			}
@@ -101,16 +123,17 @@ func isHex(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f'
 }
 
-// repairQP rewrites a quoted-printable body that is not 7-bit clean without
-// changing what a lenient decoder makes of it: raw 8-bit bytes, NULs, bare
-// CRs and other control characters become =XX, and lines longer than 76
-// characters get soft line breaks (never inside an =XX escape). Valid
-// escapes and soft line breaks are kept.
+// repairQP rewrites a quoted-printable body that is not 7-bit clean, or has
+// a line starting "From ", without changing what a lenient decoder makes of
+// it: raw 8-bit bytes, NULs, bare CRs and other control characters become
+// =XX, lines longer than 76 characters get soft line breaks (never inside an
+// =XX escape) and an "F" that would start a line as "From " becomes =46.
+// Valid escapes and soft line breaks are kept.
 func repairQP(w *bytes.Buffer, body []byte) {
 	for off := 0; off < len(body); {
 		l := nextLine(body, off)
 		content := body[l.start:l.end]
-		if Is7BitClean(content) && len(content) <= MaxLineLength && bytes.IndexByte(content, '\r') < 0 {
+		if Is7BitClean(content) && len(content) <= MaxLineLength && bytes.IndexByte(content, '\r') < 0 && !bytes.HasPrefix(content, fromLine) {
 			w.Write(content) // this line travels as is
 		} else {
 			q := qpLine{w: w}
@@ -126,7 +149,7 @@ func repairQP(w *bytes.Buffer, body []byte) {
 				case c == '=':
 					q.escaped(c) // malformed "=": lenient decoders keep it literally
 				case qpLiteral(c):
-					q.token([]byte{c})
+					q.literal(c, content[i:])
 				default:
 					q.escaped(c)
 				}

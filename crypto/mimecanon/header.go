@@ -2,8 +2,8 @@ package mimecanon
 
 import (
 	"bytes"
+	"fmt"
 	"mime"
-	"net/mail"
 	"strings"
 	"unicode/utf8"
 )
@@ -114,22 +114,18 @@ func fieldFromValue(name, value string) field {
 }
 
 // parseHeader splits the header block at the start of a body part. It
-// returns the fields, the body and whether the part has a header section at
-// all (bare is true when the part starts with a line that is not a field,
-// i.e. the writer left out the blank line; it is then all body).
+// returns the fields, the body and whether the header section is ended by
+// the blank line. bare is true when a line that is neither a field nor a
+// continuation comes first or before the blank line: the header section
+// ends there and that line starts the body, as Postfix and most readers
+// see it. A part that is written back unchanged then keeps its bytes (no
+// blank line is added); one whose body is re-encoded gets the blank line,
+// so a field we add can never land in what readers take for the body.
 func parseHeader(b []byte) (h header, body []byte, bare bool) {
 	if len(b) == 0 {
 		return nil, nil, false
 	}
-	first := nextLine(b, 0)
-	if first.end == first.start {
-		return nil, b[first.next:], false // empty header section
-	}
-	if name, ok := fieldName(b[first.start:first.end]); !ok || !validName(name) {
-		return nil, b, true
-	}
-	off := 0
-	for off < len(b) {
+	for off := 0; off < len(b); {
 		l := nextLine(b, off)
 		content := b[l.start:l.end]
 		if len(content) == 0 {
@@ -138,9 +134,10 @@ func parseHeader(b []byte) (h header, body []byte, bare bool) {
 		if (content[0] == ' ' || content[0] == '\t') && len(h) > 0 {
 			last := &h[len(h)-1]
 			last.raw = append(append(last.raw, '\r', '\n'), content...)
-		} else {
-			name, _ := fieldName(content)
+		} else if name, ok := fieldName(content); ok && validName(name) {
 			h = append(h, field{name: name, raw: append([]byte(nil), content...)})
+		} else {
+			return h, b[off:], true
 		}
 		off = l.next
 	}
@@ -158,7 +155,8 @@ func fieldName(l []byte) (string, bool) {
 
 // needsRewrite reports whether a field cannot travel over 7-bit SMTP as is.
 func (f field) needsRewrite() bool {
-	if !Is7BitClean(f.raw) {
+	if !Is7BitClean(f.raw) || bytes.HasPrefix(f.raw, fromLine) {
+		// "From :" (space before the colon) would be quoted by mbox delivery.
 		return true
 	}
 	for i := 0; i < len(f.raw); i++ {
@@ -173,9 +171,11 @@ func (f field) needsRewrite() bool {
 
 // clean returns the header with every field made 7-bit clean: fields with
 // 8-bit bytes, control characters or overlong lines are re-encoded (RFC 2231
-// parameters, RFC 2047 encoded words) and refolded; lines that are not
-// fields and cannot travel are dropped. Clean fields are kept byte for byte.
-func (h header) clean() header {
+// parameters, RFC 2047 encoded words) and refolded at white space; lines
+// that are not fields and cannot travel are dropped. Clean fields are kept
+// byte for byte. A field with a word too long to fold is an error
+// (ErrMalformed): the sender is told, rather than the value being cut.
+func (h header) clean() (header, error) {
 	out := make(header, 0, len(h))
 	for _, f := range h {
 		if !f.needsRewrite() {
@@ -186,10 +186,13 @@ func (h header) clean() header {
 			continue // garbage line with 8-bit bytes: nothing to preserve
 		}
 		v := rewriteValue(f.name, f.value())
-		raw := fold([]byte(f.name + ": " + v))
+		raw, ok := fold([]byte(f.name + ": " + v))
+		if !ok {
+			return nil, fmt.Errorf("%w: header field %s has a word longer than %d octets, which cannot be folded", ErrMalformed, f.name, MaxLineLength)
+		}
 		out = append(out, field{name: f.name, raw: raw})
 	}
-	return out
+	return out, nil
 }
 
 // charsetFor names the charset of 8-bit header text: UTF-8 when it is valid
@@ -219,27 +222,47 @@ func rewriteValue(name, v string) string {
 		if mt, ps, ok := parseParams(v); ok && !needsWords(mt) {
 			return formatParams(mt, ps)
 		}
-	case "from", "to", "cc", "bcc", "reply-to", "sender", "resent-from", "resent-to", "resent-cc", "resent-sender":
-		if as, err := mail.ParseAddressList(v); err == nil && len(as) > 0 {
-			parts := make([]string, len(as))
-			for i, a := range as {
-				parts[i] = a.String()
-			}
-			if s := strings.Join(parts, ", "); !needsWords(s) {
-				return s
-			}
+	}
+	if addressFields[strings.ToLower(name)] {
+		if s, ok := rewriteAddressList(v); ok {
+			return s
 		}
 	}
 	if !needsWords(v) {
 		return v // only too long: folding is enough
 	}
-	return mime.BEncoding.Encode(charsetFor(v), v)
+	return encodeText(v)
+}
+
+// latin1Chunk is how many ISO-8859-1 bytes go into one "B" encoded word:
+// "=?iso-8859-1?b?" + 56 base64 characters + "?=" stays within 75.
+const latin1Chunk = 42
+
+// encodeText encodes unstructured text as RFC 2047 "B" encoded words of at
+// most 75 characters each, separated by spaces so that the field can be
+// folded. Go's encoder splits only UTF-8 text; ISO-8859-1 text (one byte a
+// character) is split here.
+func encodeText(v string) string {
+	cs := charsetFor(v)
+	if cs == "utf-8" {
+		return mime.BEncoding.Encode(cs, v)
+	}
+	var words []string
+	for len(v) > 0 {
+		n := min(latin1Chunk, len(v))
+		words = append(words, mime.BEncoding.Encode(cs, v[:n]))
+		v = v[n:]
+	}
+	return strings.Join(words, " ")
 }
 
 // fold breaks every line of raw that is longer than 78 characters at white
-// space, and hard-splits what remains above MaxLineLength, so the result
-// has no line over 998 octets. raw holds no CR or LF except CRLF+WSP folds.
-func fold(raw []byte) []byte {
+// space (folding adds CRLF before it, RFC 5322 2.2.3), so the result has no
+// line over 998 octets. A run of more than 998 octets without white space
+// cannot be folded: cutting it would change the value (a Content-ID would no
+// longer match its "cid:" reference), so fold reports ok=false instead.
+// raw holds no CR or LF except CRLF+WSP folds.
+func fold(raw []byte) (folded []byte, ok bool) {
 	const soft = 78
 	var out bytes.Buffer
 	for off := 0; off < len(raw); {
@@ -249,17 +272,14 @@ func fold(raw []byte) []byte {
 			cut := bytes.LastIndexAny(rest[:soft], " \t")
 			if cut <= 0 {
 				// No white space early enough: take the first one after.
-				if j := bytes.IndexAny(rest[soft:], " \t"); j >= 0 && soft+j < MaxLineLength {
-					cut = soft + j
-				} else if len(rest) > MaxLineLength {
-					cut = MaxLineLength - 2
-					out.Write(rest[:cut])
-					out.WriteString("\r\n ")
-					rest = rest[cut:]
-					continue
-				} else {
+				j := bytes.IndexAny(rest[soft:], " \t")
+				if j < 0 && len(rest) <= MaxLineLength {
 					break
 				}
+				if j < 0 || soft+j > MaxLineLength {
+					return nil, false
+				}
+				cut = soft + j
 			}
 			out.Write(rest[:cut])
 			out.WriteString("\r\n")
@@ -271,5 +291,5 @@ func fold(raw []byte) []byte {
 		}
 		off = l.next
 	}
-	return out.Bytes()
+	return out.Bytes(), true
 }

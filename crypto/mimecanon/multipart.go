@@ -54,9 +54,10 @@ func splitMultipart(body []byte, boundary string) (multipartBody, bool) {
 	return mb, len(mb.delims) > 0
 }
 
-// writeExtra writes a preamble or epilogue: as is when clean, else nothing.
+// writeExtra writes a preamble or epilogue: as is when clean, else nothing
+// (also when a line starts with "From ", which mbox delivery would quote).
 func (c canon) writeExtra(b []byte) {
-	if Is7BitClean(b) {
+	if Is7BitClean(b) && !hasFromLine(b) {
 		writeCRLF(c.w, b)
 	}
 }

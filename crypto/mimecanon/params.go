@@ -107,8 +107,15 @@ const paramChunk = 60 // characters of encoded value per continuation
 
 func formatParam(p param) []string {
 	if strings.HasSuffix(p.key, "*") {
-		// Already RFC 2231 extended: only escape what may not appear.
-		return []string{p.key + "=" + pctEncode(p.value, true)}
+		// Already RFC 2231 extended: only escape what may not appear, and
+		// split a long value into continuations (name*0*=, name*1*=, …) so
+		// the field can be folded; a continuation key is left as it is.
+		enc := pctEncode(p.value, true)
+		base := strings.TrimSuffix(p.key, "*")
+		if len(enc) <= paramChunk || strings.Contains(base, "*") {
+			return []string{p.key + "=" + enc}
+		}
+		return continuations(base, "", enc)
 	}
 	if !needsWords(p.value) && len(p.value) <= paramChunk {
 		if isToken(p.value) {
@@ -121,6 +128,12 @@ func formatParam(p param) []string {
 	if len(enc) <= paramChunk {
 		return []string{p.key + "*=" + prefix + enc}
 	}
+	return continuations(p.key, prefix, enc)
+}
+
+// continuations splits a percent-encoded value into RFC 2231 continuations
+// key*0*=prefix…, key*1*=…, never inside a %XX escape.
+func continuations(key, prefix, enc string) []string {
 	var out []string
 	for i := 0; len(enc) > 0; i++ {
 		n := min(paramChunk, len(enc))
@@ -132,7 +145,7 @@ func formatParam(p param) []string {
 				n -= 2
 			}
 		}
-		s := p.key + "*" + itoa(i) + "*="
+		s := key + "*" + itoa(i) + "*="
 		if i == 0 {
 			s += prefix
 		}

@@ -11,8 +11,8 @@ import (
 )
 
 // FuzzSign feeds random content header values and bodies through Sign. It
-// must never panic, and every result must be wire safe, well formed and
-// verifiable.
+// must never panic, and every result must be wire safe, mbox safe (no line
+// starting "From "), well formed and verifiable.
 func FuzzSign(f *testing.F) {
 	for _, tc := range msgCases {
 		var ct, cte string
@@ -56,6 +56,9 @@ func FuzzSign(f *testing.F) {
 		}
 		if err := checkWire(signed.Body); err != nil {
 			t.Fatalf("wire check: %v", err)
+		}
+		if bytes.HasPrefix(signed.Body, []byte("From ")) || bytes.Contains(signed.Body, []byte("\nFrom ")) {
+			t.Fatalf("a line starts with \"From \" (mbox delivery would quote it)")
 		}
 		content, der, err := splitSigned(signed)
 		if err != nil {

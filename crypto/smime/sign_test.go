@@ -47,6 +47,26 @@ var msgCases = []msgCase{
 		want: []string{strings.ReplaceAll(utf8Text, "\n", "\r\n"), "\x00\x01\x02\xff\xfe\r\x80end"},
 	},
 	{
+		// mbox delivery quotes lines starting "From ": none may be signed.
+		name:   "From lines in 7-bit, quoted-printable and soft-broken parts",
+		fields: []HeaderField{{"Content-Type", `multipart/mixed; boundary="F"`}},
+		body: "--F\nContent-Type: text/plain\n\nHi\nFrom the start\n--F\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nx=\nFrom QP\n" +
+			"--F\nContent-Type: text/plain; charset=utf-8\n\n" + strings.Repeat("ü", 25) + "From soft\n--F--\n",
+		want: []string{"Hi\r\nFrom the start", "xFrom QP", strings.Repeat("ü", 25) + "From soft"},
+	},
+	{
+		name:   "forwarded message with a latin-1 From and a group",
+		fields: []HeaderField{{"Content-Type", "message/rfc822"}},
+		body:   "From: J\xf6rg M\xfcller <joerg@example.de> (Vertrieb)\nTo: undisclosed-recipients: ;\n\nText\n",
+		want:   []string{"From: =?utf-8?q?J=C3=B6rg_M=C3=BCller?= <joerg@example.de> (Vertrieb)\r\nTo: undisclosed-recipients: ;\r\n\r\nText\r\n"},
+	},
+	{
+		name:   "part header line without a colon",
+		fields: []HeaderField{{"Content-Type", "multipart/mixed; boundary=G"}},
+		body:   "--G\nContent-Type: text/plain; charset=utf-8\nno colon\nContent-Transfer-Encoding: 8bit\n\nGrüße\n--G--\n",
+		want:   []string{"no colon\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße"},
+	},
+	{
 		name:   "long line",
 		fields: []HeaderField{{"Content-Type", "text/plain"}},
 		body:   strings.Repeat("0123456789", 300) + "\n",
@@ -101,6 +121,9 @@ func TestSignOpenSSL(t *testing.T) {
 				}
 				eml := filepath.Join(dir, kind+"-"+string(rune('a'+i))+".eml")
 				msg := "Content-Type: " + signed.ContentType + "\r\nMIME-Version: 1.0\r\n\r\n" + string(signed.Body)
+				if strings.Contains(msg, "\nFrom ") {
+					t.Errorf("a line starts with \"From \" (mbox delivery would quote it):\n%s", msg)
+				}
 				if err := os.WriteFile(eml, []byte(msg), 0o600); err != nil {
 					t.Fatal(err)
 				}

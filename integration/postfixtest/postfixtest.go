@@ -15,7 +15,8 @@
 //
 // Every recipient, whatever its domain, is delivered by the pipe transport
 // (mydestination is empty; default_transport and relay_transport are the pipe).
-// The pipe runs without the F, R and D flags, so a delivered file is the
+// The pipe runs without the F, R and D flags (and without ">" unless
+// Options.MboxQuote), so a delivered file is the
 // message exactly as it left the queue: Postfix's own Received: header on top
 // (added by smtpd/cleanup, never seen by a milter), then the (possibly
 // milter-rewritten) headers and body. No From_ line, no Return-Path:, no
@@ -85,6 +86,11 @@ type Options struct {
 	// permit_sasl_authenticated, reject_unauth_destination); ExtraMain still
 	// overrides every setting.
 	SASLUsers map[string]string
+	// MboxQuote adds the ">" flag to the pipe transport, as mbox delivery
+	// does (local(8) to a mailbox file, procmail): every line that starts
+	// with "From " is delivered as ">From ". A signature whose signed lines
+	// start with "From " then no longer verifies.
+	MboxQuote bool
 }
 
 // Auth is the SMTP AUTH login of a Mail.
@@ -445,8 +451,8 @@ scache    unix  -       -       n       -       1       scache
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 postlog   unix-dgram n  -       n       -       1       postlogd
 testdeliver unix -      n       n       -       -       pipe
-  flags=hu user=nobody argv=%s %s ${recipient} ${queue_id}
-`, i.opts.CleanupSizeLimit, script, i.DeliveryDir)
+  flags=%shu user=nobody argv=%s %s ${recipient} ${queue_id}
+`, i.opts.CleanupSizeLimit, pipeFlags(i.opts), script, i.DeliveryDir)
 	masterCf := filepath.Join(i.ConfigDir, "master.cf")
 	if err := os.WriteFile(masterCf, []byte(ms.String()), 0o644); err != nil {
 		return err
@@ -460,6 +466,14 @@ testdeliver unix -      n       n       -       -       pipe
 		}
 	}
 	return nil
+}
+
+// pipeFlags are the extra pipe(8) flags of the delivery transport.
+func pipeFlags(o Options) string {
+	if o.MboxQuote {
+		return ">"
+	}
+	return ""
 }
 
 func baseMain(i *Instance, name string) [][2]string {

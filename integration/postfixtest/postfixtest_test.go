@@ -191,3 +191,25 @@ func TestToCRLFAndSplit(t *testing.T) {
 		t.Fatalf("SMTPError: %q", e.Error())
 	}
 }
+
+// TestMboxQuote: with Options.MboxQuote the pipe quotes "From " lines like
+// mbox delivery; without it they arrive unchanged.
+func TestMboxQuote(t *testing.T) {
+	needPostfix(t)
+	t.Parallel()
+	msg := []byte("From: <a@corp.example>\r\nTo: <b@partner.example>\r\nSubject: mbox\r\n\r\nFrom the start\r\n>From quoted\r\n From not at the start\r\n")
+	for _, quote := range []bool{false, true} {
+		pf := Start(t, Options{MboxQuote: quote})
+		if err := pf.Send(t, Mail{From: "a@corp.example", To: []string{"b@partner.example"}, Data: msg}); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+		_, body := SplitMessage(pf.WaitDelivered(t, "b@partner.example", 1, 90*time.Second)[0])
+		want := "From the start\r\n>From quoted\r\n From not at the start\r\n"
+		if quote {
+			want = ">From the start\r\n>From quoted\r\n From not at the start\r\n"
+		}
+		if string(body) != want {
+			t.Errorf("MboxQuote=%v: body %q, want %q", quote, body, want)
+		}
+	}
+}
