@@ -20,8 +20,9 @@ import (
 // the reply was lost in a crash). It returns the copy's ledger key.
 //
 // The order is: hand over, record at once, and only then the next copy or
-// the reply. A crash before the record, after Postfix took the copy, is the
-// one window no ordering closes: the retry hands that copy over again (see
+// the reply. A crash after Postfix took the copy (it keeps it from the end
+// of DATA on, even before we read its 250) and before the record is the one
+// window no ordering closes: the retry hands that copy over again (see
 // docs/operations.md, "Copies and crashes").
 func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *content) (string, error) {
 	if p.reinject == nil {
