@@ -31,6 +31,9 @@ type Config struct {
 	Log             LogConfig    `mapstructure:"log"`
 	Source          string       `mapstructure:"-"` // file the config came from, "" for embedded defaults
 	LoadedAt        time.Time    `mapstructure:"-"`
+
+	// Socketmap tunes the socketmap server; its address stays socketmap_listen.
+	Socketmap SocketmapConfig `mapstructure:"socketmap"`
 }
 
 // StoreConfig selects where certificates and keys live.
@@ -65,6 +68,14 @@ type MilterConfig struct {
 	ReadTimeout     time.Duration `mapstructure:"read_timeout"`
 	WriteTimeout    time.Duration `mapstructure:"write_timeout"`
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+
+	CopyRetention  time.Duration `mapstructure:"copy_retention"`
+	MaxConnections int           `mapstructure:"max_connections"`
+}
+
+// SocketmapConfig tunes the socketmap server (its address is socketmap_listen).
+type SocketmapConfig struct {
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // LogConfig selects log verbosity and format.

@@ -48,6 +48,9 @@ var Keys = []Key{
 	{"milter.read_timeout", "10m", "duration", "Idle time allowed between two commands from Postfix on one connection."},
 	{"milter.write_timeout", "1m", "duration", "Time allowed to send one reply to Postfix."},
 	{"milter.shutdown_timeout", "30s", "duration", "On SIGTERM, how long messages in flight may take to finish."},
+	{"milter.copy_retention", "120h", "duration", "How long the copy ledger (STATE_DIR/copies.db) remembers each copy handed to the reinject listener, so a retry never sends it twice. Keep it at least Postfix's maximal_queue_lifetime; an identical message sent again within it counts as a retry."},
+	{"milter.max_connections", 0, "int", "Most milter connections served at once; more wait in the listen queue. 0: derived from the open-file limit (which serve raises to its hard limit)."},
+	{"socketmap.max_connections", 0, "int", "Most socketmap connections served at once; more wait in the listen queue. 0: derived from the open-file limit."},
 	{"log.level", "info", "debug|info|warn|error", "Log verbosity."},
 	{"log.format", "text", "text|json", "Log format on standard error."},
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,6 +113,7 @@ func decodeKey(v *viper.Viper, name string, cfg *Config) error {
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			byteSizeHook,
 			durationHook,
+			stringToIntHook,
 			stringToListHook,
 		),
 	})
@@ -174,6 +176,19 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 		return nil, fmt.Errorf("%q is not a duration (use e.g. 720h, 30m or 10s)", s)
 	}
 	return d, nil
+}
+
+// stringToIntHook lets environment variables give whole numbers as text.
+func stringToIntHook(from, to reflect.Type, data any) (any, error) {
+	s, ok := data.(string)
+	if !ok || to.Kind() != reflect.Int {
+		return data, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a whole number", s)
+	}
+	return n, nil
 }
 
 // stringToListHook lets environment variables give lists as comma-separated text.

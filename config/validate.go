@@ -116,9 +116,18 @@ func (c *Config) Validate() Problems {
 		{"milter.read_timeout", c.Milter.ReadTimeout},
 		{"milter.write_timeout", c.Milter.WriteTimeout},
 		{"milter.shutdown_timeout", c.Milter.ShutdownTimeout},
+		{"milter.copy_retention", c.Milter.CopyRetention},
 	} {
 		if t.d <= 0 {
 			bad(t.key, "must be a positive duration, got %s", t.d)
+		}
+	}
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"milter.max_connections", c.Milter.MaxConnections}, {"socketmap.max_connections", c.Socketmap.MaxConnections}} {
+		if k.n < 0 {
+			bad(k.key, "must be 0 (derived from the open-file limit) or a positive number, got %d", k.n)
 		}
 	}
 	switch c.Log.Level {

@@ -42,16 +42,20 @@ type Settings struct {
 type Processor struct {
 	settings atomic.Pointer[Settings]
 	ids      Identities
-	reinject Reinjector                 // nil: a message that needs splitting is tempfailed
-	sent     *sentCopies                // default ledger
-	copies   atomic.Pointer[CopyLedger] // durable ledger, when set
-	signers  sync.Map                   // email → *smime.Signer for its current certificate
+	reinject Reinjector                     // nil: a message that needs splitting is tempfailed
+	sent     *sentCopies                    // default ledger
+	faults   func(CopyStep, []string) error // WithCopyFault; nil in production
+	copies   atomic.Pointer[CopyLedger]     // durable ledger, when set
+	signers  sync.Map                       // email → *smime.Signer for its current certificate
 	log      *slog.Logger
 }
 
 // NewProcessor returns a processor; SetSettings may swap settings at any time.
-func NewProcessor(s *Settings, ids Identities, reinject Reinjector, log *slog.Logger) *Processor {
+func NewProcessor(s *Settings, ids Identities, reinject Reinjector, log *slog.Logger, opts ...ProcessorOption) *Processor {
 	p := &Processor{ids: ids, reinject: reinject, sent: newSentCopies(), log: log}
+	for _, o := range opts {
+		o(p)
+	}
 	p.settings.Store(s)
 	return p
 }
@@ -175,20 +179,16 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 
 	// One group stays in this transaction; every other group's copy goes
 	// back to Postfix first. Only when all copies are handed over is the
-	// message accepted; any failure tempfails it all, and copies already
-	// handed over are remembered so the client's retry does not send them twice.
-	var handedOver []string
+	// message accepted; any failure tempfails it all. Copies handed over are
+	// remembered for the retention period, also after this success: if our
+	// reply never reaches Postfix (a crash now), the client's retry must not
+	// send them twice.
 	for i := 1; i < len(groups); i++ {
-		key, err := p.inject(ctx, m, groups[i], copies[i])
-		if err != nil {
+		if _, err := p.inject(ctx, m, groups[i], copies[i]); err != nil {
 			return p.fail(tx, res, TempFail("4.3.0", "Your message could not be split for its recipients right now; please try again later"), err)
 		}
-		handedOver = append(handedOver, key)
 		res.DeleteRecipients = append(res.DeleteRecipients, groups[i].Recipients...)
 	}
-	// Every copy is out: this attempt succeeds, so a later identical message
-	// is a new one, not a retry, and must get its copies again.
-	p.forget(ctx, tx, handedOver)
 	in := copies[0]
 	res.ChangeHeaders = in.changes
 	res.DeleteHeaders = append(res.DeleteHeaders, in.deletes...)

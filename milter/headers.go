@@ -19,7 +19,10 @@ func isOwnHeader(h Header, authservID string) bool {
 	if name != "authentication-results" {
 		return false
 	}
-	return strings.EqualFold(authservIDOf(h.Value), authservID)
+	// A trailing dot names the same host (a fully qualified "mx.corp.example."),
+	// so a forger must not slip our id past us with one.
+	id := strings.TrimSuffix(authservIDOf(h.Value), ".")
+	return id != "" && strings.EqualFold(id, strings.TrimSuffix(authservID, "."))
 }
 
 // authservIDOf returns the authserv-id of an Authentication-Results value

@@ -3,9 +3,12 @@ package milter
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -241,13 +244,80 @@ func TestHandlerPanicTempfails(t *testing.T) {
 	}
 }
 
-func TestTooBigIsFlaggedNotTruncated(t *testing.T) {
-	h := &recordingHandler{}
-	_, addr := startServer(t, h, Options{SpoolMemory: 1024, MaxMessageSize: 4096})
-	s := newClientSession(t, addr)
-	sendMessage(t, s, "<a@corp.example>", []string{"<b@x.example>"}, nil, bytes.Repeat([]byte("y"), 10000))
-	if len(h.txs) != 1 || !h.txs[0].TooBig() {
-		t.Fatalf("oversized message not flagged: %+v", h.txs)
+// syncBuffer is a log destination the server's goroutines may write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestIncompleteMessagesAreRefused: a message mailseal could not hold whole
+// never reaches the handler, in either direction; the reply and the log
+// name the real cause.
+func TestIncompleteMessagesAreRefused(t *testing.T) {
+	var padding [][2]string
+	for i := 0; i < 10000; i++ {
+		padding = append(padding, [2]string{"X-Padding", fmt.Sprintf("%05d %s", i, strings.Repeat("p", 100))})
+	}
+	afterPadding := append(slices.Clone(padding),
+		[2]string{"X-Mailseal-Trace", "mx.corp.example; signed; signer=ceo@corp.example"},
+		[2]string{"Authentication-Results", "mx.corp.example; smime=pass"},
+		[2]string{"Subject", "[secure] salaries"},
+		[2]string{"From", "ceo@corp.example"})
+	cases := []struct {
+		name     string
+		headers  [][2]string
+		body     []byte
+		wantCode int
+		wantText string
+		wantLog  string
+	}{
+		{"header past 1 MiB", afterPadding, []byte("x\r\n"), 552,
+			"5.3.4 Message header too large for this gateway; send it with fewer or shorter header fields",
+			"cause=\"header fields exceed 1048576 bytes\""},
+		{"body past max_message_size", [][2]string{{"From", "a@corp.example"}}, bytes.Repeat([]byte("y"), 10000), 552,
+			"5.3.4 Message too big for this gateway",
+			"cause=\"message exceeds milter.max_message_size (4096 bytes)\""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs syncBuffer
+			h := &recordingHandler{}
+			_, addr := startServer(t, h, Options{SpoolMemory: 1024, MaxMessageSize: 4096, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			s := newClientSession(t, addr)
+			mods, act := sendMessage(t, s, "<a@corp.example>", []string{"<b@x.example>"}, tc.headers, tc.body)
+			if len(mods) != 0 {
+				t.Errorf("edits sent with a refusal: %+v", mods)
+			}
+			if act.Code != gomilter.ActReplyCode || act.SMTPCode != tc.wantCode || act.SMTPText != tc.wantText {
+				t.Errorf("action %+v, want %d %q", act, tc.wantCode, tc.wantText)
+			}
+			h.mu.Lock()
+			seen := len(h.txs)
+			h.mu.Unlock()
+			if seen != 0 {
+				t.Errorf("the handler decided on an incomplete message")
+			}
+			if !strings.Contains(logs.String(), tc.wantLog) || strings.Contains(tc.name, "header") && strings.Contains(logs.String(), "max_message_size") {
+				t.Errorf("log does not name the cause %s:\n%s", tc.wantLog, logs.String())
+			}
+			// The connection goes on: the next message is handled.
+			_, act = sendMessage(t, s, "<a@corp.example>", []string{"<b@x.example>"}, [][2]string{{"From", "a@corp.example"}}, []byte("x\r\n"))
+			if act.Code != gomilter.ActContinue {
+				t.Errorf("next message on the connection: %+v", act)
+			}
+		})
 	}
 }
 

@@ -14,7 +14,10 @@ import (
 	gomilter "github.com/emersion/go-milter"
 )
 
-// maxHeaderBytes bounds the memory one message's header may take.
+// maxHeaderBytes bounds the memory one message's header may take. A message
+// with more is refused whole at end of message: the fields past the cut
+// could be forged verdicts, a confidential tag or a second From:, and none
+// of them may be decided on without being seen.
 const maxHeaderBytes = 1 << 20
 
 // session is one milter connection. go-milter calls its methods from the
@@ -45,6 +48,7 @@ type message struct {
 	rcptParams  map[string][]string
 	headers     []Header
 	headerBytes int
+	headerCut   bool // headers past maxHeaderBytes were dropped
 	spool       *spool
 }
 
@@ -114,9 +118,12 @@ func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 
 func (s *session) Header(name, value string, m *gomilter.Modifier) (gomilter.Response, error) {
 	s.withMessage(func(msg *message) {
+		if msg.headerCut {
+			return
+		}
 		msg.headerBytes += len(name) + len(value) + 4
 		if msg.headerBytes > maxHeaderBytes {
-			msg.spool.err = errTooBig
+			msg.headerCut, msg.headers = true, nil // refused at end of message
 			return
 		}
 		msg.headers = append(msg.headers, Header{Name: name, Value: value})
@@ -132,7 +139,11 @@ func (s *session) Headers(_ textproto.MIMEHeader, m *gomilter.Modifier) (gomilte
 }
 
 func (s *session) BodyChunk(chunk []byte, m *gomilter.Modifier) (gomilter.Response, error) {
-	s.withMessage(func(msg *message) { _, _ = msg.spool.Write(chunk) })
+	s.withMessage(func(msg *message) {
+		if !msg.headerCut { // refused anyway: keep neither memory nor disk busy
+			_, _ = msg.spool.Write(chunk)
+		}
+	})
 	return noReply, nil
 }
 
@@ -156,7 +167,10 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 		From: msg.from, FromParams: msg.fromParams, Rcpts: msg.rcpts, RcptParams: msg.rcptParams, Headers: msg.headers,
 		BodySize: msg.spool.Size(), SpoolErr: msg.spool.Err(), body: msg.spool.Reader(),
 	}
-	res := s.srv.handle(tx)
+	res, incomplete := s.srv.refuseIncomplete(tx, msg.headerCut)
+	if !incomplete {
+		res = s.srv.handle(tx)
+	}
 	if s.srv.opts.Observe != nil {
 		defer func() { s.srv.opts.Observe(res, time.Since(msg.started)) }()
 	}
@@ -260,6 +274,35 @@ func (s *session) captureMacros(macros map[string]string) {
 			msg.authType = v
 		}
 	})
+}
+
+// refuseIncomplete answers a message mailseal could not hold whole before
+// any handler sees it: whatever the direction, nothing is decided on part of
+// a header or a body. Too much is refused (552 5.3.4, the sender must send
+// less), a spool failure tempfailed. The log names the real cause.
+func (srv *Server) refuseIncomplete(tx *Transaction, headerCut bool) (Result, bool) {
+	var cause string
+	var r Reply
+	switch {
+	case headerCut:
+		cause = fmt.Sprintf("header fields exceed %d bytes", maxHeaderBytes)
+		r = Reject(552, "5.3.4", "Message header too large for this gateway; send it with fewer or shorter header fields")
+	case tx.SpoolErr == errTooBig:
+		cause = fmt.Sprintf("message exceeds milter.max_message_size (%d bytes)", srv.opts.MaxMessageSize)
+		r = Reject(552, "5.3.4", "Message too big for this gateway")
+	case tx.SpoolErr != nil:
+		cause = "spooling the body failed: " + tx.SpoolErr.Error()
+		r = TempFail("4.3.0", "The mail filter could not store your message right now; please try again later")
+	default:
+		return Result{}, false
+	}
+	res := Result{Reply: r, Action: "rejected", Detail: cause}
+	if r.Code < 500 {
+		res.Action = "tempfailed"
+	}
+	srv.opts.Logger.Warn("message refused: incomplete", "queue_id", tx.QueueID, "from", tx.From,
+		"rcpts", len(tx.Rcpts), "cause", cause, "reply", r.String())
+	return res, true
 }
 
 // handle runs the handler behind recover and a deadline: whatever happens

@@ -15,9 +15,15 @@ import (
 	"github.com/mailseal/mailseal/reinject"
 )
 
-// inject hands one group's copy to Postfix unless an earlier, failed attempt
-// of the same message already did (the client retries after a tempfail). It
-// returns the copy's ledger key.
+// inject hands one group's copy to Postfix unless an earlier attempt of the
+// same message already did (the client retries after a tempfail, or after
+// the reply was lost in a crash). It returns the copy's ledger key.
+//
+// The order is: hand over, record at once, and only then the next copy or
+// the reply. A crash after Postfix took the copy (it keeps it from the end
+// of DATA on, even before we read its 250) and before the record is the one
+// window no ordering closes: the retry hands that copy over again (see
+// docs/operations.md, "Copies and crashes").
 func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *content) (string, error) {
 	if p.reinject == nil {
 		return "", fmt.Errorf("recipients need different treatment, but reinject is not configured")
@@ -31,22 +37,88 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 		return "", err // unsure whether it was sent: retry later rather than risk a duplicate
 	}
 	if seen {
-		p.log.Info("copy already handed over by an earlier attempt", "queue_id", m.tx.QueueID, "rcpts", g.Recipients)
+		p.log.Info("copy already handed over by an earlier attempt", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients)
 		return key, nil
 	}
 	msg, err := m.renderCopy(c, g)
 	if err != nil {
 		return "", err
 	}
+	p.log.Debug("handing copy over", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients, "key", key)
 	if err := p.reinject.Send(ctx, m.tx.envelope(g.Recipients), msg); err != nil {
 		return "", fmt.Errorf("copy for %v: %w", g.Recipients, err)
+	}
+	if err := p.fault(StepHandedOver, g.Recipients); err != nil {
+		return "", err
 	}
 	if err := p.ledger().Record(ctx, key); err != nil {
 		// The copy is with Postfix; failing now would only make the retry
 		// send it again.
 		p.log.Error("copy handed over but not recorded; a retry may duplicate it", "queue_id", m.tx.QueueID, "err", err)
+	} else {
+		p.log.Debug("copy recorded", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients, "key", key)
+	}
+	if err := p.fault(StepRecorded, g.Recipients); err != nil {
+		return "", err
 	}
 	return key, nil
+}
+
+// CopyStep names a point in handing over a copy, for fault injection.
+type CopyStep int
+
+const (
+	// StepHandedOver: Postfix accepted the copy; the ledger does not know yet.
+	StepHandedOver CopyStep = iota + 1
+	// StepRecorded: the ledger knows the copy; the next copy or the reply
+	// has not happened yet.
+	StepRecorded
+)
+
+func (s CopyStep) String() string {
+	switch s {
+	case StepHandedOver:
+		return "handed over"
+	case StepRecorded:
+		return "recorded"
+	}
+	return fmt.Sprintf("CopyStep(%d)", int(s))
+}
+
+// ProcessorOption configures a Processor.
+type ProcessorOption func(*Processor)
+
+// WithCopyFault calls f after each step of handing over a copy; an error
+// stops the message there, as a crash would (the reply is a tempfail, which
+// is also what Postfix makes of a vanished milter). For tests of the ledger.
+func WithCopyFault(f func(step CopyStep, rcpts []string) error) ProcessorOption {
+	return func(p *Processor) { p.faults = f }
+}
+
+// WithCopyRetention sets how long the in-memory ledger remembers a copy
+// (default 5 days); a durable ledger set with SetLedger has its own.
+func WithCopyRetention(d time.Duration) ProcessorOption {
+	return func(p *Processor) {
+		if d > 0 {
+			p.sent.ttl = d
+		}
+	}
+}
+
+func (p *Processor) fault(step CopyStep, rcpts []string) error {
+	if p.faults == nil {
+		return nil
+	}
+	if err := p.faults(step, rcpts); err != nil {
+		return fmt.Errorf("fault after copy for %v %s: %w", rcpts, step, err)
+	}
+	return nil
+}
+
+// messageID is the Message-ID header, for logs that tie a copy to the
+// message across retries (queue ids differ per attempt).
+func (m *original) messageID() string {
+	return strings.TrimSpace(firstValue(m.kept, "Message-ID"))
 }
 
 // envelope is the SMTP envelope of a copy for rcpts, with the ESMTP
@@ -59,24 +131,17 @@ func (t *Transaction) envelope(rcpts []string) reinject.Envelope {
 	return env
 }
 
-// forget drops the ledger entries of a message whose every copy is out.
-func (p *Processor) forget(ctx context.Context, tx *Transaction, keys []string) {
-	for _, k := range keys {
-		if err := p.ledger().Forget(ctx, k); err != nil {
-			// Harmless but for one case: the same message sent again within
-			// the ledger's lifetime would miss this copy.
-			p.log.Warn("could not forget a delivered copy", "queue_id", tx.QueueID, "err", err)
-		}
-	}
-}
-
 // CopyLedger remembers which copies were handed to Postfix, so a retry after
-// a partial failure does not send them twice.
-// Entries live from a failed attempt to the successful retry.
+// a partial failure or a lost reply does not send them twice.
+// Entries live for a retention period (Postfix's maximal_queue_lifetime),
+// never less: mailseal cannot tell an accepted message from one whose reply
+// Postfix never got. So an identical message (same sender, recipients,
+// headers and body) sent again within that period counts as a retry and
+// gets no copies; every real message differs at least in its Message-ID
+// and Date.
 type CopyLedger interface {
 	Seen(ctx context.Context, key string) (bool, error)
 	Record(ctx context.Context, key string) error
-	Forget(ctx context.Context, key string) error
 }
 
 // SetLedger replaces the in-memory ledger (lost on restart) by a durable one.
@@ -186,8 +251,8 @@ func (m *original) bodyDigest() ([]byte, error) {
 }
 
 // sentCopies is the in-memory CopyLedger, for as long as a client may retry
-// (Postfix's default maximal_queue_lifetime is 5 days). A restart between a
-// partial failure and the retry loses it: serve uses the durable ledger.
+// (Postfix's default maximal_queue_lifetime is 5 days), at most max entries.
+// A restart loses it: serve uses the durable ledger.
 type sentCopies struct {
 	mu   sync.Mutex
 	ttl  time.Duration
@@ -225,12 +290,5 @@ func (s *sentCopies) Record(_ context.Context, key string) error {
 		}
 	}
 	s.seen[key] = now
-	return nil
-}
-
-func (s *sentCopies) Forget(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.seen, key)
 	return nil
 }

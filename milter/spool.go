@@ -7,8 +7,9 @@ import (
 	"os"
 )
 
-// errTooBig is recorded when a message exceeds milter.max_message_size; the
-// body beyond the limit is dropped, never half-processed.
+// errTooBig is recorded when a message body exceeds milter.max_message_size;
+// the body beyond the limit is dropped and the message refused, never
+// half-processed.
 var errTooBig = errors.New("milter: message exceeds milter.max_message_size")
 
 // spool holds one message body: in memory up to memLimit, then in a temporary

@@ -110,7 +110,8 @@ type Evaluation struct {
 	SubjectChanged bool
 	Decisions      []RecipientDecision // one per recipient, input order
 	// Groups holds every recipient that is not rejected. Outbound, each Bcc
-	// recipient has a group of its own; the first group holds the first
+	// recipient whose treatment encrypts has a group of its own (an
+	// encrypted copy names its recipients); the first group holds the first
 	// non-Bcc recipient, the others follow in order of first appearance.
 	Groups     []Group
 	Rejections []Rejection
@@ -334,8 +335,12 @@ func stricterSig(a, b string) string {
 }
 
 // groupDecisions groups non-rejected recipients by treatment and signing.
-// With isolateBcc every Bcc recipient gets a group of its own, so an
-// encrypted copy never names it next to the others.
+// With isolateBcc every Bcc recipient whose copy is encrypted gets a group
+// of its own: an encrypted copy names each recipient it is encrypted for
+// (S/MIME RecipientInfos, PGP key ids), so sharing one would reveal the Bcc
+// to the others. A signed or plain copy names no recipient, so a Bcc
+// recipient shares it; each needless split would only add a dependency on
+// the reinject listener.
 func groupDecisions(ds []RecipientDecision, isolateBcc bool) []Group {
 	type key struct {
 		t     Treatment
@@ -349,7 +354,7 @@ func groupDecisions(ds []RecipientDecision, isolateBcc bool) []Group {
 		if d.Treatment == TreatReject {
 			continue
 		}
-		if isolateBcc && d.Bcc {
+		if isolateBcc && d.Bcc && d.Treatment.Protects() {
 			groups = append(groups, Group{Treatment: d.Treatment, Sign: d.Sign, Recipients: []string{d.Recipient}, Bcc: true, SMIME: d.SMIME})
 			continue
 		}
@@ -360,7 +365,7 @@ func groupDecisions(ds []RecipientDecision, isolateBcc bool) []Group {
 			index[k] = i
 			groups = append(groups, Group{Treatment: d.Treatment, Sign: d.Sign, SMIME: d.SMIME})
 		}
-		if first < 0 {
+		if first < 0 && !d.Bcc {
 			first = i
 		}
 		groups[i].Recipients = append(groups[i].Recipients, d.Recipient)

@@ -203,17 +203,20 @@ func TestGroups(t *testing.T) {
 			[]Group{
 				{TreatEncryptPGP, true, []string{"p@x.example"}, false, SMIMEOptions{}},
 				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true, defSMIME},
-				{TreatSign, true, []string{"b2@x.example"}, true, SMIMEOptions{}},
-				{TreatEncryptSMIME, true, []string{"s1@x.example"}, false, defSMIME},
-				{TreatSign, true, []string{"n@x.example"}, false, SMIMEOptions{}}}},
+				{TreatSign, true, []string{"b2@x.example", "n@x.example"}, false, SMIMEOptions{}},
+				{TreatEncryptSMIME, true, []string{"s1@x.example"}, false, defSMIME}}},
 		{"same treatment bcc apart", Outbound, []Recipient{{Address: "s1@x.example"}, {Address: "b1@x.example", Bcc: true}, {Address: "s2@x.example"}},
 			[]Group{
 				{TreatEncryptSMIME, true, []string{"s1@x.example", "s2@x.example"}, false, defSMIME},
 				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true, defSMIME}}},
+		// A signature names no recipient: a Bcc recipient whose copy is
+		// only signed (or plain) shares it with the visible recipients.
+		{"signed bcc shares the copy", Outbound, []Recipient{{Address: "n@x.example"}, {Address: "b2@x.example", Bcc: true}, {Address: "m@x.example"}},
+			[]Group{{TreatSign, true, []string{"n@x.example", "b2@x.example", "m@x.example"}, false, SMIMEOptions{}}}},
 		{"only bcc", Outbound, []Recipient{{Address: "b1@x.example", Bcc: true}, {Address: "n@x.example", Bcc: true}},
 			[]Group{
 				{TreatEncryptSMIME, true, []string{"b1@x.example"}, true, defSMIME},
-				{TreatSign, true, []string{"n@x.example"}, true, SMIMEOptions{}}}},
+				{TreatSign, true, []string{"n@x.example"}, false, SMIMEOptions{}}}},
 		{"inbound keeps bcc together", Inbound, []Recipient{{Address: "a@corp.example", Bcc: true}, {Address: "b@corp.example"}},
 			[]Group{{TreatPlain, false, []string{"a@corp.example", "b@corp.example"}, false, SMIMEOptions{}}}},
 		{"no recipients", Outbound, nil, nil},

@@ -86,7 +86,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 		reinjector = &reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID}
 	}
 	proc := milter.NewProcessor(settings, mgr, reinjector, log)
-	copies, err := ledger.Open(ctx, filepath.Join(cfg.StateDir, "copies.db"))
+	copies, err := ledger.Open(ctx, filepath.Join(cfg.StateDir, "copies.db"), cfg.Milter.CopyRetention)
 	if err != nil {
 		return err
 	}
@@ -237,6 +237,7 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	am.ShutdownTimeout, bm.ShutdownTimeout = 0, 0
 	check("milter", am != bm)
 	check("log", a.Log != b.Log)
+	check("socketmap", a.Socketmap != b.Socketmap)
 	return keys
 }
 
