@@ -27,7 +27,7 @@ func main() {
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		os.Exit(1)
+		os.Exit(exitFailed)
 	}
 }
 
@@ -55,5 +55,9 @@ func newRootCommand() *cobra.Command {
 		newPolicyCommand(cfgPath),
 		newVersionCommand(),
 	)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.CommandPath(), err)}
+	})
+	strictUsage(root)
 	return root
 }

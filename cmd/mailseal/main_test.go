@@ -64,6 +64,11 @@ func TestCLI(t *testing.T) {
 		{"certs show unknown", "", []string{"certs", "show", "nobody@corp.example"}, 1, nil},
 		{"certs bad address", "", []string{"certs", "show", "not-an-address"}, 2, nil},
 		{"version", "", []string{"version"}, 0, []string{"mailseal dev"}},
+		{"mistyped subcommand", "", []string{"config", "chek"}, 2, []string{`unknown command "chek" for "mailseal config" (did you mean "check"?)`}},
+		{"mistyped command", "", []string{"confg", "check"}, 2, []string{`did you mean "config"?`}},
+		{"group without subcommand", "", []string{"certs"}, 2, []string{"mailseal certs needs a subcommand"}},
+		{"unknown flag", "", []string{"config", "check", "--bogus"}, 2, []string{"unknown flag: --bogus"}},
+		{"too many arguments", "", []string{"config", "check", "a", "b"}, 2, []string{"accepts at most 1 arg"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
