@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -60,4 +62,68 @@ func TestReloadWithEmptyConfigKeepsSigning(t *testing.T) {
 		t.Fatalf("serve with an empty config: %v, want exit 2\n%s", err, out)
 	}
 	mustContain(t, string(out), "is empty")
+}
+
+// With a relayhost, Postfix looks up the TLS policy of the relay, never of
+// the partner: a require_tls rule would silently not hold. config check,
+// serve and postfix-config read the real Postfix config with postconf
+// (MAIL_CONFIG points it at the test instance) and say so.
+func TestRequireTLSBehindRelayhostIsReported(t *testing.T) {
+	if _, err := exec.LookPath("postconf"); err != nil {
+		t.Skip("postconf not installed")
+	}
+	d := newDaemon(t)
+	d.WriteConfig(d.BaseConfig() + "policy:\n  rules:\n    - name: partner-tls\n      recipients: [\"*@partner.example\"]\n      require_tls: true\n")
+	pf := postfixtest.Start(t, d.PostfixOptions())
+	env := append(cleanEnv(), "MAIL_CONFIG="+pf.ConfigDir)
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append(args, "--config", d.ConfigFile)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	// Direct delivery: no warning, and the policy map is printed.
+	if out := cli("config", "check"); strings.Contains(out, "NOT enforced") {
+		t.Fatalf("warning without a relayhost:\n%s", out)
+	}
+	mustContain(t, cli("postfix-config"), "smtp_tls_policy_maps = socketmap:inet:"+d.Socketmap+":tlspolicy")
+
+	postconf(t, pf, "-e", "relayhost = [127.0.0.1]:2525")
+	want := "relayhost = [127.0.0.1]:2525: all outbound mail goes to that relay"
+	out := cli("config", "check")
+	mustContain(t, out, "warning: Postfix "+want)
+	mustContain(t, out, "require_tls rules (partner-tls) are NOT enforced")
+	mustContain(t, cli("postfix-config"), "# WARNING: Postfix "+want)
+
+	cmd := exec.Command(binary, "serve", "--config", d.ConfigFile)
+	cmd.Env = env
+	logf, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logf.Name())
+		if strings.Contains(string(b), "mailseal serving") {
+			mustContain(t, string(b), "level=WARN msg=\"require_tls not enforced: Postfix "+want)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -28,6 +28,9 @@ func newConfigCommand(cfgPath func() string) *cobra.Command {
 			if src == "" {
 				src = "embedded defaults"
 			}
+			for _, w := range tlsBypassWarnings(cfg) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config OK (%s)\n", src)
 			return nil
 		},

@@ -161,6 +161,9 @@ func serve(parent context.Context, cfg *config.Config) error {
 		}()
 	}
 
+	for _, w := range tlsBypassWarnings(cfg) {
+		log.Warn("require_tls not enforced: " + w)
+	}
 	if len(cfg.InternalDomains) == 0 {
 		log.Warn("internal_domains is empty: no mail will be signed; set it in the config or MAILSEAL_INTERNAL_DOMAINS")
 	}
