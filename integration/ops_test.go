@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,5 +127,120 @@ func TestRequireTLSBehindRelayhostIsReported(t *testing.T) {
 			t.Fatalf("serve did not start:\n%s", b)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Every file mailseal leaves in its state dir is private, SQLite's -wal and
+// -shm included, and a state dir others may write is tightened.
+func TestStateFilesArePrivate(t *testing.T) {
+	d := newDaemon(t)
+	if err := os.MkdirAll(d.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d.StateDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	pf := postfixtest.Start(t, d.PostfixOptions())
+	from, rcpt := "alice@corp.example", "bob@partner.example"
+	if err := pf.Send(t, postfixtest.Mail{From: from, To: []string{rcpt}, Data: plainMail(from, rcpt, "modes"), SourceIP: trustedIP}); err != nil {
+		t.Fatal(err)
+	}
+	pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)
+	fi, err := os.Stat(d.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("state dir mode %04o, want 0700", perm)
+	}
+	entries, err := os.ReadDir(d.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Name()] = true
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %04o: group or others may read it", e.Name(), perm)
+		}
+	}
+	for _, name := range []string{"mailseal.db-wal", "mailseal.db-shm", "master.key"} {
+		if !seen[name] {
+			t.Errorf("no %s in the state dir (have %v)", name, seen)
+		}
+	}
+	mustContain(t, d.Log(), "state dir was accessible by group or others; tightened")
+}
+
+func healthz(t *testing.T, d *daemon) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.Admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A store deleted under the running daemon makes /healthz answer 503; a
+// restart does not quietly create a new CA but refuses and says how to
+// restore. Putting the store back brings everything back.
+func TestDeletedStoreIsReportedAndNotReplaced(t *testing.T) {
+	d := newDaemon(t)
+	d.Start()
+	caBefore, err := os.ReadFile(d.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(d.StateDir, "mailseal.db")
+	backup := filepath.Join(d.Dir, "backup")
+	if err := os.Mkdir(backup, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := healthz(t, d); code != 200 {
+		t.Fatalf("healthz %d %s", code, body)
+	}
+	// "Deleted": the files move out of the state dir.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(db+suffix, filepath.Join(backup, "mailseal.db"+suffix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := healthz(t, d)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "mailseal.db") {
+		t.Fatalf("healthz with the store deleted: %d %s", code, body)
+	}
+	d.Stop()
+
+	cmd := exec.Command(binary, "serve", "--config", d.ConfigFile)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("serve without its store: %v, want exit 1\n%s", err, out)
+	}
+	mustContain(t, string(out), "not a first start")
+	mustContain(t, string(out), "Restore it from backup")
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("serve created a new store")
+	}
+
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(filepath.Join(backup, "mailseal.db"+suffix), db+suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	d.Start()
+	caAfter, err := os.ReadFile(d.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(caAfter) != string(caBefore) {
+		t.Fatal("the restored store serves another CA")
 	}
 }

@@ -82,8 +82,15 @@ func bypassFromPostconf(out string, rules []string) []string {
 	if v := values["transport_maps"]; v != "" {
 		ws = append(ws, fmt.Sprintf("Postfix transport_maps = %s: a partner routed there to another next hop is looked up under that next hop, and the %s are NOT enforced for it; route each require_tls partner there to its own domain (partner.example smtp:partner.example), see docs/policy.md", v, which))
 	}
-	if v := values["default_transport"]; v != "" && v != "smtp" {
+	// "relay" or "smtp" alone still deliver to the recipient's domain; only
+	// an explicit next hop ("smtp:[relay.example]") bypasses the lookup.
+	if v := values["default_transport"]; hasNextHop(v) {
 		ws = append(ws, fmt.Sprintf("Postfix default_transport = %s: outbound mail goes to that transport's next hop, not to the partner, and the %s are NOT enforced (see docs/policy.md)", v, which))
 	}
 	return ws
+}
+
+func hasNextHop(transport string) bool {
+	_, nexthop, _ := strings.Cut(transport, ":")
+	return strings.TrimSpace(nexthop) != ""
 }

@@ -46,6 +46,7 @@ func TestBypassFromPostconf(t *testing.T) {
 		{"transport", "relayhost =\ntransport_maps = hash:/etc/postfix/transport\n", []string{"transport_maps = hash:/etc/postfix/transport"}},
 		{"sender relay", "sender_dependent_relayhost_maps = hash:/x\n", []string{"sender_dependent_relayhost_maps = hash:/x"}},
 		{"default transport", "default_transport = smtp:[relay]\n", []string{"default_transport = smtp:[relay]"}},
+		{"default transport without next hop", "default_transport = relay\n", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
