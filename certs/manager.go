@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,6 +61,9 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	}
 	store := o.Store
 	if store == nil {
+		if err := CheckStoreNotLost(filepath.Join(o.StateDir, databaseFileName), o.MasterKeyFile); err != nil {
+			return nil, err
+		}
 		if store, err = OpenSQLite(ctx, filepath.Join(o.StateDir, databaseFileName), o.Now()); err != nil {
 			return nil, err
 		}
@@ -77,6 +81,11 @@ func newManager(ctx context.Context, o Options, store Store) (*Manager, error) {
 	fresh, err := m.isFresh(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if fresh && o.Issuer == nil && len(o.MasterKey) == 0 {
+		if err := CheckStoreNotLost("", o.MasterKeyFile); err != nil {
+			return nil, err
+		}
 	}
 	key := o.MasterKey
 	if len(key) == 0 {
@@ -107,6 +116,28 @@ func newManager(ctx context.Context, o Options, store Store) (*Manager, error) {
 	}
 	m.holder = hex.EncodeToString(id)
 	return m, nil
+}
+
+// CheckStoreNotLost refuses a first start that is not one: the master key
+// file exists, so a CA was created with it, but the store file (storePath;
+// "" when the caller already found the store empty) is gone. Opening would
+// create a new CA and orphan every trust anchor handed to partners.
+func CheckStoreNotLost(storePath, masterKeyFile string) error {
+	if masterKeyFile == "" {
+		return nil
+	}
+	if storePath != "" {
+		if _, err := os.Stat(storePath); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	if _, err := os.Stat(masterKeyFile); err != nil {
+		return nil
+	}
+	return fmt.Errorf("certs: the store has no CA but the master key %s exists, so this is not a first start: "+
+		"the store was deleted or replaced. Restore it from backup (STATE_DIR/%s, or the file store.dsn names) and start again. "+
+		"A new CA would orphan every trust anchor handed to partners; only if you really want one, move %s away first",
+		masterKeyFile, databaseFileName, masterKeyFile)
 }
 
 // isFresh reports whether the store holds no sealed keys yet, so that a
@@ -157,7 +188,8 @@ func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 	return NewBuiltinCA(cert, key, m.opts.CRLURL, m.opts.Rand)
 }
 
-// prepareStateDir creates dir 0700 when missing and warns when it is open to others.
+// prepareStateDir creates dir 0700 when missing and tightens it to 0700 when
+// group or others may enter it: it holds the master key and the store.
 func prepareStateDir(dir string, log *slog.Logger) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("certs: create state dir: %w", err)
@@ -169,8 +201,11 @@ func prepareStateDir(dir string, log *slog.Logger) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("certs: state dir %s is not a directory", dir)
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		log.Warn("certs: state dir is accessible by group or others", "dir", dir, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&^0o077); err != nil {
+			return fmt.Errorf("certs: state dir %s has mode %04o (group or others may use it) and cannot be tightened: %w; chmod 700 it", dir, perm, err)
+		}
+		log.Warn("certs: state dir was accessible by group or others; tightened", "dir", dir, "old_mode", fmt.Sprintf("%04o", perm), "mode", fmt.Sprintf("%04o", perm&^0o077))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMasterKeyFileCreatedAndReused(t *testing.T) {
@@ -64,6 +65,11 @@ func TestMasterKeyFileRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := testOptions(t, newFakeClock())
+			// The CA is created under the same key first: a master key
+			// file without a store is refused (TestDeletedStoreIsRefused).
+			first := opts
+			first.MasterKey = good
+			openTest(t, first).Close()
 			path := filepath.Join(opts.StateDir, masterKeyFileName)
 			if err := os.WriteFile(path, tt.content, 0o600); err != nil {
 				t.Fatal(err)
@@ -87,6 +93,43 @@ func TestMasterKeyFileRefused(t *testing.T) {
 				t.Errorf("error %q, want it to contain %q", err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// A master key file with a store that holds no CA means the store was
+// deleted or replaced: a new CA would orphan every trust anchor handed out.
+func TestDeletedStoreIsRefused(t *testing.T) {
+	opts := testOptions(t, newFakeClock())
+	openTest(t, opts).Close()
+	for _, f := range []string{databaseFileName, databaseFileName + "-wal", databaseFileName + "-shm"} {
+		if err := os.Remove(filepath.Join(opts.StateDir, f)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	m, err := Open(context.Background(), opts)
+	if err == nil {
+		m.Close()
+		t.Fatal("Open created a new CA although master.key exists")
+	}
+	for _, want := range []string{"not a first start", "Restore it from backup", "move " + filepath.Join(opts.StateDir, masterKeyFileName) + " away"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(opts.StateDir, databaseFileName)); err == nil {
+		t.Error("an empty store was created in place of the deleted one")
+	}
+	// A store that is there but empty (replaced) is refused as well.
+	s, err := OpenSQLite(context.Background(), filepath.Join(opts.StateDir, databaseFileName), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if m, err := Open(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "not a first start") {
+		if m != nil {
+			m.Close()
+		}
+		t.Fatalf("Open on an empty store with master.key = %v", err)
 	}
 }
 

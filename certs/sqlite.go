@@ -14,7 +14,9 @@ import (
 
 // SQLiteStore is the default Store: one SQLite file in WAL mode.
 type SQLiteStore struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
+	file os.FileInfo // the file as opened, to notice it being deleted or replaced
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -47,7 +49,12 @@ func OpenSQLite(ctx context.Context, path string, now time.Time) (*SQLiteStore, 
 		db.Close()
 		return nil, err
 	}
-	return &SQLiteStore{db: db}, nil
+	fi, err := os.Stat(path)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("certs: open store: %w", err)
+	}
+	return &SQLiteStore{db: db, path: path, file: fi}, nil
 }
 
 // Close closes the database.

@@ -157,14 +157,20 @@ func TestProblemsNameTheKey(t *testing.T) {
 		{"renew after validity", "ca:\n  validity: 24h\n  renew_before: 48h\n", nil, []string{"config: ca.renew_before: must be positive and shorter"}},
 		{"postgres not yet", "store:\n  driver: postgres\n", nil, []string{"config: store.driver: postgres is not supported"}},
 		{"bad master key", "master_key: abc\n", nil, []string{"config: master_key: must be 32 bytes"}},
-		{"unknown env", "", []string{"MAILSEAL_LISTN=x"}, []string{"config: MAILSEAL_LISTN: unknown environment variable"}},
+		{"unknown env", "", []string{"MAILSEAL_LISTN=x"}, []string{"config: MAILSEAL_LISTN: unknown environment variable", "did you mean MAILSEAL_LISTEN?"}},
+		{"list where a duration goes", "ca:\n  validity: [1]\n", nil, []string{"config: ca.validity: expected a duration, got a list"}},
+		{"mapping where a list goes", "trusted_networks: {a: 1}\n", nil, []string{"config: trusted_networks: expected a list of CIDRs, got a mapping"}},
+		{"text where a bool goes", "policy:\n  confidential:\n    sensitivity: maybe\n", nil, []string{`expected true or false, got the text "maybe"`}},
+		{"list where an enum goes", "log:\n  level: [x]\n", nil, []string{"config: log.level: expected one of debug, info, warn, error, got a list"}},
 		{"broken yaml", "listen: [\n", nil, []string{"config: cannot read"}},
+		{"empty file", " \n\t\n", nil, []string{"is empty"}},
+		{"only comments", "# listen: x\n---\n", nil, []string{"is empty"}},
 		{"two problems", "lisen: x\nlog:\n  level: loud\n", nil, []string{"config: lisen: unknown key"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			file := ""
-			if tc.yaml != "" {
+			if tc.yaml != "" || strings.HasPrefix(tc.name, "empty") {
 				file = writeFile(t, tc.yaml)
 			}
 			_, err := load(file, tc.env)
@@ -185,6 +191,36 @@ func TestProblemsNameTheKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The env cases read os.Getenv through viper, so they set real variables.
+func TestEnvProblemsNameTheVariable(t *testing.T) {
+	t.Setenv("MAILSEAL_CA_VALIDITY", "forever")
+	_, err := load("", os.Environ())
+	if err == nil {
+		t.Fatal("accepted MAILSEAL_CA_VALIDITY=forever")
+	}
+	want := `config: ca.validity (from MAILSEAL_CA_VALIDITY): "forever" is not a duration`
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q lacks %q", err, want)
+	}
+	// One bad value, one line: no "must be at least 1h" or renew_before
+	// complaint that only follows from it.
+	if n := strings.Count(err.Error(), "\n"); n != 0 {
+		t.Fatalf("follow-on errors after the first:\n%s", err)
+	}
+}
+
+func TestEmptyEnvMeansEmpty(t *testing.T) {
+	t.Setenv("MAILSEAL_ADMIN_LISTEN", "")
+	t.Setenv("MAILSEAL_SOCKETMAP_LISTEN", "")
+	cfg, err := load("", os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AdminListen != "" || cfg.SocketmapListen != "" {
+		t.Fatalf("empty variables ignored: admin_listen=%q socketmap_listen=%q", cfg.AdminListen, cfg.SocketmapListen)
 	}
 }
 

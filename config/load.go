@@ -29,11 +29,15 @@ const envConfigFile = EnvPrefix + "_CONFIG"
 type Problem struct {
 	Key     string
 	Message string
+	Env     string // the MAILSEAL_* variable the bad value came from, if any
 }
 
 func (p Problem) String() string {
 	if p.Key == "" {
 		return "config: " + p.Message
+	}
+	if p.Env != "" {
+		return fmt.Sprintf("config: %s (from %s): %s", p.Key, p.Env, p.Message)
 	}
 	return fmt.Sprintf("config: %s: %s", p.Key, p.Message)
 }
@@ -73,9 +77,16 @@ func load(file string, environ []string) (*Config, error) {
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	// MAILSEAL_ADMIN_LISTEN= means "empty", as in the file, not "unset".
+	v.AllowEmptyEnv(true)
 
 	var problems Problems
 	if file != "" {
+		if raw, err := os.ReadFile(file); err == nil && isBlank(raw) {
+			// An empty file would silently mean "embedded defaults": no
+			// internal domains, no rules, so signing and require_tls stop.
+			return nil, Problems{{Message: fmt.Sprintf("%s is empty (only white space or comments); write the keys you mean, or run without --config for the embedded defaults", file)}}
+		}
 		v.SetConfigFile(file)
 		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
@@ -86,22 +97,43 @@ func load(file string, environ []string) (*Config, error) {
 	}
 	problems = append(problems, unknownEnv(environ)...)
 
+	fromEnv := envKeys(environ)
 	cfg := &Config{Source: file, LoadedAt: time.Now()}
+	failed := map[string]bool{}
 	for _, k := range Keys {
-		if err := decodeKey(v, k.Name, cfg); err != nil {
-			problems = append(problems, Problem{Key: k.Name, Message: err.Error()})
+		if err := decodeKey(v, k, cfg); err != nil {
+			problems = append(problems, Problem{Key: k.Name, Message: err.Error(), Env: fromEnv[k.Name]})
+			failed[k.Name] = true
 		}
 	}
-	problems = append(problems, cfg.Validate()...)
+	problems = dropFollowOns(problems, failed)
+	for _, p := range cfg.Validate() {
+		if !followOn(p, failed) {
+			p.Env = fromEnv[p.Key]
+			problems = append(problems, p)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}
 	return cfg, nil
 }
 
+// isBlank reports whether a YAML file holds nothing but white space and comments.
+func isBlank(raw []byte) bool {
+	for _, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") && line != "---" {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeKey decodes one key into its struct field, so a type error names
 // exactly that key instead of mapstructure's summary of the whole struct.
-func decodeKey(v *viper.Viper, name string, cfg *Config) error {
+func decodeKey(v *viper.Viper, k Key, cfg *Config) error {
+	name := k.Name
 	field, err := fieldByKey(reflect.ValueOf(cfg).Elem(), strings.Split(name, "."))
 	if err != nil {
 		return err
@@ -120,8 +152,9 @@ func decodeKey(v *viper.Viper, name string, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if err := dec.Decode(v.Get(name)); err != nil {
-		return errors.New(cleanDecodeError(err))
+	raw := v.Get(name)
+	if err := dec.Decode(raw); err != nil {
+		return errors.New(plainDecodeError(err, k, raw))
 	}
 	field.Set(target.Elem())
 	return nil
@@ -301,7 +334,11 @@ func unknownEnv(environ []string) Problems {
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, EnvPrefix+"_") && !valid[name] {
-			ps = append(ps, Problem{Key: name, Message: "unknown environment variable (no such key)"})
+			msg := "unknown environment variable (no such key)"
+			if s := suggest(name, validKeys(valid)); s != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", s)
+			}
+			ps = append(ps, Problem{Key: name, Message: msg})
 		}
 	}
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/mailseal/mailseal/certs"
@@ -55,6 +56,16 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 	var store certs.Store
 	if cfg.Store.DSN != "" {
 		// store.dsn names the SQLite file when it must live outside state_dir.
+		keyFile := cfg.MasterKeyFile
+		if keyFile == "" && cfg.MasterKey == "" {
+			keyFile = filepath.Join(cfg.StateDir, "master.key")
+		}
+		if cfg.MasterKey != "" {
+			keyFile = ""
+		}
+		if err := certs.CheckStoreNotLost(cfg.Store.DSN, keyFile); err != nil {
+			return nil, err
+		}
 		if store, err = certs.OpenSQLite(ctx, cfg.Store.DSN, time.Now()); err != nil {
 			return nil, err
 		}

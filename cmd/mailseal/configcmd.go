@@ -28,8 +28,8 @@ func newConfigCommand(cfgPath func() string) *cobra.Command {
 			if src == "" {
 				src = "embedded defaults"
 			}
-			for _, w := range checkWarnings(cmd.Context(), cfg) {
-				fmt.Fprintf(cmd.OutOrStdout(), "warning: %s\n", w)
+			for _, w := range append(checkWarnings(cmd.Context(), cfg), tlsBypassWarnings(cfg)...) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "config OK (%s)\n", src)
 			return nil

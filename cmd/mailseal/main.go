@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -20,6 +21,9 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	// Everything mailseal writes (the store, SQLite's -wal and -shm files,
+	// the copy ledger, the master key) is for its own user only.
+	syscall.Umask(0o077)
 	root := newRootCommand()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -27,7 +31,7 @@ func main() {
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		os.Exit(1)
+		os.Exit(exitFailed)
 	}
 }
 
@@ -55,5 +59,9 @@ func newRootCommand() *cobra.Command {
 		newPolicyCommand(cfgPath),
 		newVersionCommand(),
 	)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.CommandPath(), err)}
+	})
+	strictUsage(root)
 	return root
 }

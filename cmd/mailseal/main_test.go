@@ -44,6 +44,7 @@ func exitCode(err error) int {
 
 func TestCLI(t *testing.T) {
 	const rules = "internal_domains: [corp.example]\npolicy:\n  rules:\n    - name: partner-x\n      recipients: [\"*@partner.example\"]\n      encrypt: required\n      fallback: reject\n"
+	const tlsRule = "policy:\n  rules:\n    - name: p\n      recipients: [\"*@p.example\"]\n      require_tls: true\n"
 	cases := []struct {
 		name   string
 		config string
@@ -54,7 +55,8 @@ func TestCLI(t *testing.T) {
 		{"config check ok", "internal_domains: [corp.example]\n", []string{"config", "check"}, 0, []string{"config OK"}},
 		{"config check typo exits 2", "lisen: x\n", []string{"config", "check"}, 2, []string{`config: lisen: unknown key (did you mean "listen"?)`}},
 		{"config example", "", []string{"config", "example"}, 0, []string{"listen: \"inet:127.0.0.1:8891\"", "  rules: []", "#   - name: partner-x"}},
-		{"postfix-config", "", []string{"postfix-config"}, 0, []string{"smtpd_milters = inet:127.0.0.1:8891", "milter_default_action = tempfail", "smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8893:tlspolicy", "127.0.0.1:10026 inet"}},
+		{"postfix-config", "", []string{"postfix-config"}, 0, []string{"smtpd_milters = { inet:127.0.0.1:8891, default_action=tempfail }", "No require_tls rule", "127.0.0.1:10026 inet", "\n# master.cf: edit the file", "cleanup   unix  n       -       y"}},
+		{"postfix-config with require_tls", tlsRule, []string{"postfix-config"}, 0, []string{"smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8893:tlspolicy"}},
 		{"explain refuses at RCPT", rules, []string{"policy", "explain", "--from", "alice@corp.example", "--to", "bob@partner.example", "--to", "carol@x.example"},
 			0, []string{"at RCPT: bob@partner.example refused: 550 5.7.1 <bob@partner.example> requires encryption", "carol@x.example: sign (defaults"}},
 		{"explain confidential", rules, []string{"policy", "explain", "--from", "alice@corp.example", "--to", "carol@x.example", "--subject", "[secure] x"},
@@ -64,6 +66,11 @@ func TestCLI(t *testing.T) {
 		{"certs show unknown", "", []string{"certs", "show", "nobody@corp.example"}, 1, nil},
 		{"certs bad address", "", []string{"certs", "show", "not-an-address"}, 2, nil},
 		{"version", "", []string{"version"}, 0, []string{"mailseal dev"}},
+		{"mistyped subcommand", "", []string{"config", "chek"}, 2, []string{`unknown command "chek" for "mailseal config" (did you mean "check"?)`}},
+		{"mistyped command", "", []string{"confg", "check"}, 2, []string{`did you mean "config"?`}},
+		{"group without subcommand", "", []string{"certs"}, 2, []string{"mailseal certs needs a subcommand"}},
+		{"unknown flag", "", []string{"config", "check", "--bogus"}, 2, []string{"unknown flag: --bogus"}},
+		{"too many arguments", "", []string{"config", "check", "a", "b"}, 2, []string{"accepts at most 1 arg"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +86,9 @@ func TestCLI(t *testing.T) {
 				if !strings.Contains(text, w) {
 					t.Errorf("output lacks %q:\n%s", w, text)
 				}
+			}
+			if tc.name == "postfix-config" && strings.Contains(text, "milter_default_action =") || strings.Contains(text, "smtp_tls_policy_maps =") && tc.config == "" {
+				t.Errorf("global milter_default_action or a policy map without require_tls rule:\n%s", text)
 			}
 		})
 	}

@@ -28,12 +28,22 @@ func newPostfixConfigCommand(cfgPath func() string) *cobra.Command {
 }
 
 func tlsLines(cfg *config.Config) string {
-	if cfg.SocketmapListen == "" {
-		return "# socketmap_listen is empty: require_tls rules are not enforced for outbound mail."
+	rules := outboundTLSRules(cfg)
+	switch {
+	case len(rules) == 0:
+		// Every outbound lookup would answer "not found": a round trip per
+		// delivery, and one more thing that must be up, for nothing.
+		return "# No require_tls rule for outbound mail: smtp_tls_policy_maps is not needed."
+	case cfg.SocketmapListen == "":
+		return "# socketmap_listen is empty: the require_tls rules (" + strings.Join(rules, ", ") + ") are NOT enforced for outbound mail."
 	}
-	return fmt.Sprintf(`# Outbound TLS per destination, from the require_tls rules. If mailseal is
+	s := fmt.Sprintf(`# Outbound TLS per destination, from the require_tls rules. If mailseal is
 # down, Postfix defers outbound mail (4.7.5) rather than sending it in clear.
 smtp_tls_policy_maps = socketmap:inet:%s:tlspolicy`, cfg.SocketmapListen)
+	for _, w := range tlsBypassWarnings(cfg) {
+		s += "\n# WARNING: " + w
+	}
+	return s
 }
 
 func reinjectLines(cfg *config.Config) string {
@@ -50,6 +60,8 @@ func reinjectLines(cfg *config.Config) string {
 	// saw the recipients before cleanup rewrote them, so the copies need them.
 	return fmt.Sprintf(`
 # --- master.cf: where mailseal hands back per-recipient copies (no milters) ---
+# Append as a new service. chroot "n" works everywhere; "y" (Debian's choice for
+# its own smtpd) works too, mailseal connects over TCP.
 %s inet  n       -       n       -       -       smtpd
   -o smtpd_milters=
   -o non_smtpd_milters=
@@ -64,12 +76,16 @@ func writePostfixConfig(w io.Writer, cfg *config.Config) {
 	// Signing re-encodes 8-bit parts (binary attachments grow by a third in
 	// base64), and cleanup applies message_size_limit to the rewritten file.
 	limit := int64(cfg.Milter.MaxMessageSize) * 3 / 2
-	fmt.Fprintf(w, `# --- main.cf (postconf -e each line, then: postfix reload) ---
-# mailseal signs/filters mail received over SMTP.
-smtpd_milters = %s
-# If mailseal is down or fails, Postfix keeps the mail and the client retries:
-# never deliver mail unsigned that policy says must be signed.
-milter_default_action = tempfail
+	fmt.Fprintf(w, `# ======================================================================
+# main.cf: postconf -e each "name = value" line, then: postfix reload
+# ======================================================================
+# --- main.cf ---
+# mailseal signs/filters mail received over SMTP. If mailseal is down or fails,
+# Postfix answers the client 451 and the client keeps the mail and retries:
+# never deliver mail unsigned that policy says must be signed. The per-milter
+# default_action leaves other milters' (milter_default_action) as they are.
+# If smtpd_milters already lists milters, add the { ... } entry in front of them.
+smtpd_milters = { %s, default_action=tempfail }
 milter_protocol = 6
 # mailseal needs the queue id, the SMTP AUTH user and the TLS facts.
 milter_mail_macros = i {auth_type} {auth_authen} {auth_author} {mail_addr} {mail_host} {mail_mailer}
@@ -81,8 +97,14 @@ milter_connect_macros = j {daemon_name} {daemon_addr} {client_addr} v _
 # A DKIM milter, if any, must come AFTER mailseal in smtpd_milters: it must sign the final body.
 %s
 
+# ======================================================================
+# master.cf: edit the file, then: postfix reload
+# service type  private unpriv  chroot  wakeup  maxproc command + args
+# ======================================================================
 # --- master.cf: let cleanup accept the signed (larger) message ---
-# Add the -o line under your existing "cleanup" line (keep its chroot column):
+# Add the -o line under your existing "cleanup" line and keep that line as it
+# is, chroot column included (Debian and Ubuntu ship "y", upstream "n" or "-"):
+#   cleanup   unix  n       -       y       -       0       cleanup
 cleanup   unix  n       -       -       -       0       cleanup
   -o message_size_limit=%d
 %s`, cfg.Listen, tlsLines(cfg), limit, reinjectLines(cfg))

@@ -163,6 +163,9 @@ func serve(parent context.Context, cfg *config.Config) error {
 		}()
 	}
 
+	for _, w := range tlsBypassWarnings(cfg) {
+		log.Warn("require_tls not enforced: " + w)
+	}
 	if len(cfg.InternalDomains) == 0 {
 		log.Warn("internal_domains is empty: no mail will be signed; set it in the config or MAILSEAL_INTERNAL_DOMAINS")
 	}
@@ -211,8 +214,37 @@ func reload(old *config.Config, proc *milter.Processor, metrics *admin.Metrics, 
 	for _, k := range restartOnlyChanges(old, cfg) {
 		log.Warn("reload: this key changes only after a restart", "key", k)
 	}
+	for _, w := range protectionDropped(old, cfg) {
+		log.Warn(w.msg, "key", w.key, "file", cfg.Source)
+	}
 	log.Info("configuration reloaded", "file", cfg.Source, "internal_domains", cfg.InternalDomains)
 	return cfg
+}
+
+type dropWarning struct{ key, msg string }
+
+// protectionDropped names what a reload switched off that the old config
+// enforced, since a valid but truncated file would otherwise stop signing or
+// require_tls without a word.
+func protectionDropped(a, b *config.Config) []dropWarning {
+	var ws []dropWarning
+	if len(a.InternalDomains) > 0 && len(b.InternalDomains) == 0 {
+		ws = append(ws, dropWarning{"internal_domains", "reload: internal_domains is now empty: no mail will be signed"})
+	}
+	if requireTLSRules(a) > 0 && requireTLSRules(b) == 0 {
+		ws = append(ws, dropWarning{"policy.rules", "reload: no require_tls rule is left: TLS is no longer required for any partner"})
+	}
+	return ws
+}
+
+func requireTLSRules(c *config.Config) int {
+	n := 0
+	for _, r := range c.Policy.Rules {
+		if r.RequireTLS {
+			n++
+		}
+	}
+	return n
 }
 
 // restartOnlyChanges lists keys whose new value the running daemon cannot

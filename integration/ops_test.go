@@ -1,0 +1,246 @@
+package integration
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailseal/mailseal/integration/postfixtest"
+)
+
+// An empty config file on SIGHUP must not switch signing off: the reload
+// fails and the running config stays. A valid file that empties
+// internal_domains is taken over, but with a WARN naming the key.
+func TestReloadWithEmptyConfigKeepsSigning(t *testing.T) {
+	d, pf := setup(t)
+	caFile := d.CAFile()
+	send := func(rcpt string) []byte {
+		t.Helper()
+		from := "alice@corp.example"
+		if err := pf.Send(t, postfixtest.Mail{From: from, To: []string{rcpt}, Data: plainMail(from, rcpt, "reload"), SourceIP: trustedIP}); err != nil {
+			t.Fatal(err)
+		}
+		return pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)[0]
+	}
+	good := d.BaseConfig() + "policy:\n  rules:\n    - name: partner\n      recipients: [\"*@partner.example\"]\n      require_tls: true\n"
+	d.WriteConfig(good)
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("configuration reloaded", 10*time.Second)
+
+	d.WriteConfig("  \n\n")
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("reload failed, keeping the running configuration", 10*time.Second)
+	mustContain(t, d.Log(), "is empty")
+	opensslVerify(t, caFile, send("r1@partner.example"))
+	if got := socketmapQuery(t, d.Socketmap, "tlspolicy", "partner.example"); got != "OK encrypt" {
+		t.Fatalf("socketmap after an empty reload answered %q, want the require_tls policy", got)
+	}
+
+	// Valid but without internal domains and rules: taken over, loudly.
+	d.WriteConfig(strings.Replace(d.BaseConfig(), "internal_domains: [corp.example]", "internal_domains: []", 1))
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("internal_domains=[]", 10*time.Second)
+	log := d.Log()
+	for _, want := range []string{"level=WARN msg=\"reload: internal_domains is now empty", "level=WARN msg=\"reload: no require_tls rule is left"} {
+		mustContain(t, log, want)
+	}
+	raw := send("r2@partner.example")
+	if strings.Contains(string(raw), "application/pkcs7-signature") {
+		t.Fatal("signed although internal_domains is empty")
+	}
+
+	// serve refuses an empty file outright (exit 2).
+	empty := writeTemp(t, []byte("\n"))
+	cmd := exec.Command(binary, "serve", "--config", empty)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("serve with an empty config: %v, want exit 2\n%s", err, out)
+	}
+	mustContain(t, string(out), "is empty")
+}
+
+// With a relayhost, Postfix looks up the TLS policy of the relay, never of
+// the partner: a require_tls rule would silently not hold. config check,
+// serve and postfix-config read the real Postfix config with postconf
+// (MAIL_CONFIG points it at the test instance) and say so.
+func TestRequireTLSBehindRelayhostIsReported(t *testing.T) {
+	if _, err := exec.LookPath("postconf"); err != nil {
+		t.Skip("postconf not installed")
+	}
+	d := newDaemon(t)
+	d.WriteConfig(d.BaseConfig() + "policy:\n  rules:\n    - name: partner-tls\n      recipients: [\"*@partner.example\"]\n      require_tls: true\n")
+	pf := postfixtest.Start(t, d.PostfixOptions())
+	env := append(cleanEnv(), "MAIL_CONFIG="+pf.ConfigDir)
+	cli := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append(args, "--config", d.ConfigFile)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+
+	// Direct delivery: no warning, and the policy map is printed.
+	if out := cli("config", "check"); strings.Contains(out, "NOT enforced") {
+		t.Fatalf("warning without a relayhost:\n%s", out)
+	}
+	mustContain(t, cli("postfix-config"), "smtp_tls_policy_maps = socketmap:inet:"+d.Socketmap+":tlspolicy")
+
+	postconf(t, pf, "-e", "relayhost = [127.0.0.1]:2525")
+	want := "relayhost = [127.0.0.1]:2525: all outbound mail goes to that relay"
+	out := cli("config", "check")
+	mustContain(t, out, "warning: Postfix "+want)
+	mustContain(t, out, "require_tls rules (partner-tls) are NOT enforced")
+	mustContain(t, cli("postfix-config"), "# WARNING: Postfix "+want)
+
+	cmd := exec.Command(binary, "serve", "--config", d.ConfigFile)
+	cmd.Env = env
+	logf, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logf.Name())
+		if strings.Contains(string(b), "mailseal serving") {
+			mustContain(t, string(b), "level=WARN msg=\"require_tls not enforced: Postfix "+want)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Every file mailseal leaves in its state dir is private, SQLite's -wal and
+// -shm included, and a state dir others may write is tightened.
+func TestStateFilesArePrivate(t *testing.T) {
+	d := newDaemon(t)
+	if err := os.MkdirAll(d.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(d.StateDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	d.Start()
+	pf := postfixtest.Start(t, d.PostfixOptions())
+	from, rcpt := "alice@corp.example", "bob@partner.example"
+	if err := pf.Send(t, postfixtest.Mail{From: from, To: []string{rcpt}, Data: plainMail(from, rcpt, "modes"), SourceIP: trustedIP}); err != nil {
+		t.Fatal(err)
+	}
+	pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)
+	fi, err := os.Stat(d.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("state dir mode %04o, want 0700", perm)
+	}
+	entries, err := os.ReadDir(d.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.Name()] = true
+		if perm := info.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %04o: group or others may read it", e.Name(), perm)
+		}
+	}
+	for _, name := range []string{"mailseal.db-wal", "mailseal.db-shm", "master.key"} {
+		if !seen[name] {
+			t.Errorf("no %s in the state dir (have %v)", name, seen)
+		}
+	}
+	mustContain(t, d.Log(), "state dir was accessible by group or others; tightened")
+}
+
+func healthz(t *testing.T, d *daemon) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.Admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A store deleted under the running daemon makes /healthz answer 503; a
+// restart does not quietly create a new CA but refuses and says how to
+// restore. Putting the store back brings everything back.
+func TestDeletedStoreIsReportedAndNotReplaced(t *testing.T) {
+	d := newDaemon(t)
+	d.Start()
+	caBefore, err := os.ReadFile(d.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(d.StateDir, "mailseal.db")
+	backup := filepath.Join(d.Dir, "backup")
+	if err := os.Mkdir(backup, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := healthz(t, d); code != 200 {
+		t.Fatalf("healthz %d %s", code, body)
+	}
+	// "Deleted": the files move out of the state dir.
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(db+suffix, filepath.Join(backup, "mailseal.db"+suffix)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := healthz(t, d)
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "mailseal.db") {
+		t.Fatalf("healthz with the store deleted: %d %s", code, body)
+	}
+	d.Stop()
+
+	cmd := exec.Command(binary, "serve", "--config", d.ConfigFile)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("serve without its store: %v, want exit 1\n%s", err, out)
+	}
+	mustContain(t, string(out), "not a first start")
+	mustContain(t, string(out), "Restore it from backup")
+	if _, err := os.Stat(db); err == nil {
+		t.Fatal("serve created a new store")
+	}
+
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Rename(filepath.Join(backup, "mailseal.db"+suffix), db+suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	d.Start()
+	caAfter, err := os.ReadFile(d.CAFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(caAfter) != string(caBefore) {
+		t.Fatal("the restored store serves another CA")
+	}
+}
