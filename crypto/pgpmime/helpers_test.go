@@ -144,3 +144,32 @@ func statusField(status, keyword string) []string {
 	}
 	return nil
 }
+
+// unarmor decodes an armored OpenPGP message.
+func unarmor(t testing.TB, armored []byte) []byte {
+	t.Helper()
+	block, err := armor.Decode(bytes.NewReader(armored))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if _, err := b.ReadFrom(block.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// armorMessage armors binary OpenPGP data as a PGP MESSAGE.
+func armorMessage(t testing.TB, bin []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, "PGP MESSAGE", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(bin)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
