@@ -49,6 +49,45 @@ var sqliteMigrations = []migration{
 			value INTEGER NOT NULL
 		)`,
 	}},
+	// Partner key directory: addresses in their own tables so that a lookup
+	// by address is an index scan in SQLite and PostgreSQL alike.
+	{version: 2, name: "partner key directory", sql: []string{
+		`CREATE TABLE external_certs (
+			id          INTEGER PRIMARY KEY AUTOINCREMENT,
+			fingerprint TEXT NOT NULL UNIQUE,
+			cert_der    BLOB NOT NULL,
+			subject     TEXT NOT NULL,
+			not_before  INTEGER NOT NULL,
+			not_after   INTEGER NOT NULL,
+			provenance  TEXT NOT NULL,
+			trust       TEXT NOT NULL,
+			added_at    INTEGER NOT NULL,
+			removed_at  INTEGER
+		)`,
+		`CREATE TABLE external_cert_emails (
+			cert_id INTEGER NOT NULL REFERENCES external_certs (id) ON DELETE CASCADE,
+			email   TEXT NOT NULL,
+			PRIMARY KEY (cert_id, email)
+		)`,
+		`CREATE INDEX external_cert_emails_email ON external_cert_emails (email)`,
+		`CREATE TABLE pgp_keys (
+			id          INTEGER PRIMARY KEY AUTOINCREMENT,
+			fingerprint TEXT NOT NULL UNIQUE,
+			key_data    BLOB NOT NULL,
+			created_at  INTEGER NOT NULL,
+			expires_at  INTEGER,
+			provenance  TEXT NOT NULL,
+			trust       TEXT NOT NULL,
+			added_at    INTEGER NOT NULL,
+			removed_at  INTEGER
+		)`,
+		`CREATE TABLE pgp_key_emails (
+			key_id INTEGER NOT NULL REFERENCES pgp_keys (id) ON DELETE CASCADE,
+			email  TEXT NOT NULL,
+			PRIMARY KEY (key_id, email)
+		)`,
+		`CREATE INDEX pgp_key_emails_email ON pgp_key_emails (email)`,
+	}},
 }
 
 // migrate brings db up to the newest schema. It is idempotent and safe when

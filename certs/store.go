@@ -42,6 +42,24 @@ type Store interface {
 	// NextCounter increments and returns the named counter (first value 1).
 	NextCounter(ctx context.Context, name string) (int64, error)
 
+	// PutExternalCert stores a partner certificate, or when its fingerprint
+	// is known refreshes provenance, trust and addresses and clears a
+	// removal. It sets rec.ID.
+	PutExternalCert(ctx context.Context, rec *ExternalCertRecord) error
+	// ExternalCerts returns the partner certificates not removed that name
+	// email ("" = all), the latest NotBefore first.
+	ExternalCerts(ctx context.Context, email string) ([]*ExternalCertRecord, error)
+	// RemoveExternalCert marks a partner certificate removed; ErrNotFound
+	// when no such certificate is stored (and not removed).
+	RemoveExternalCert(ctx context.Context, fingerprint string, at time.Time) error
+	// PutPGPKey stores a partner OpenPGP key like PutExternalCert.
+	PutPGPKey(ctx context.Context, rec *PGPKeyRecord) error
+	// PGPKeys returns the partner OpenPGP keys not removed that name email
+	// ("" = all), the newest first.
+	PGPKeys(ctx context.Context, email string) ([]*PGPKeyRecord, error)
+	// RemovePGPKey marks a partner OpenPGP key removed, like RemoveExternalCert.
+	RemovePGPKey(ctx context.Context, fingerprint string, at time.Time) error
+
 	Close() error
 }
 
