@@ -1,8 +1,10 @@
 package certs
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -15,12 +17,21 @@ import (
 func NormalizeAddress(addr string) (string, error) {
 	addr = strings.TrimSpace(addr)
 	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || at == len(addr)-1 {
+	if at <= 0 || at == len(addr)-1 || !utf8.ValidString(addr) {
 		return "", fmt.Errorf("certs: %q is not an email address", addr)
 	}
 	local, domain := addr[:at], strings.TrimSuffix(addr[at+1:], ".")
 	ascii, err := idna.Lookup.ToASCII(domain)
-	if err != nil || ascii == "" {
+	if err == nil && ascii == "" {
+		err = errors.New("empty")
+	}
+	if err == nil {
+		// The stored form must map to itself, or a lookup would miss it.
+		if again, err2 := idna.Lookup.ToASCII(ascii); err2 != nil || !strings.EqualFold(again, ascii) {
+			err = fmt.Errorf("%q does not map to itself", ascii)
+		}
+	}
+	if err != nil {
 		return "", fmt.Errorf("certs: %q: invalid domain: %v", addr, err)
 	}
 	return asciiLower(local) + "@" + strings.ToLower(ascii), nil

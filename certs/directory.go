@@ -42,8 +42,8 @@ func ParseTrustLevel(s string) (TrustLevel, error) {
 	return "", fmt.Errorf("certs: trust level %q: want %s or %s", s, TrustUnverified, TrustVerified)
 }
 
-// ExternalCertRecord is a partner's S/MIME certificate in the directory.
-type ExternalCertRecord struct {
+// PartnerCert is a partner's S/MIME certificate in the directory.
+type PartnerCert struct {
 	ID          int64
 	Fingerprint string   // SHA-256 of the DER, lower-case hex
 	CertDER     []byte   // the certificate
@@ -56,8 +56,8 @@ type ExternalCertRecord struct {
 	AddedAt     time.Time
 }
 
-// PGPKeyRecord is a partner's OpenPGP public key in the directory.
-type PGPKeyRecord struct {
+// PartnerPGPKey is a partner's OpenPGP public key in the directory.
+type PartnerPGPKey struct {
 	ID          int64
 	Fingerprint string   // primary key fingerprint, upper-case hex
 	KeyData     []byte   // transferable public key, binary
@@ -92,12 +92,12 @@ func (m *Manager) Directory() *Directory { return NewDirectory(m.store, m.opts.N
 // SMIMECertificate returns the certificate to encrypt to addr: usable now
 // (see checkRecipientCert), naming addr, the latest NotBefore first. It
 // returns an error wrapping ErrNotFound when there is none.
-func (d *Directory) SMIMECertificate(ctx context.Context, addr string) (*x509.Certificate, *ExternalCertRecord, error) {
+func (d *Directory) SMIMECertificate(ctx context.Context, addr string) (*x509.Certificate, *PartnerCert, error) {
 	norm, err := NormalizeAddress(addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := d.store.ExternalCerts(ctx, norm)
+	recs, err := d.store.PartnerCerts(ctx, norm)
 	if err != nil {
 		return nil, nil, temporary(err)
 	}
@@ -115,12 +115,12 @@ func (d *Directory) SMIMECertificate(ctx context.Context, addr string) (*x509.Ce
 // PGPKey returns the OpenPGP key to encrypt to addr: a valid encryption key
 // now, a user ID naming addr, the newest key first. It returns an error
 // wrapping ErrNotFound when there is none.
-func (d *Directory) PGPKey(ctx context.Context, addr string) (*openpgp.Entity, *PGPKeyRecord, error) {
+func (d *Directory) PGPKey(ctx context.Context, addr string) (*openpgp.Entity, *PartnerPGPKey, error) {
 	norm, err := NormalizeAddress(addr)
 	if err != nil {
 		return nil, nil, err
 	}
-	recs, err := d.store.PGPKeys(ctx, norm)
+	recs, err := d.store.PartnerPGPKeys(ctx, norm)
 	if err != nil {
 		return nil, nil, temporary(err)
 	}
@@ -158,26 +158,26 @@ func (d *Directory) Availability(ctx context.Context, addr string) (smime, pgp b
 
 // ExternalCertificates lists the partner certificates (not removed), by
 // address "" meaning all, newest first.
-func (d *Directory) ExternalCertificates(ctx context.Context, addr string) ([]*ExternalCertRecord, error) {
+func (d *Directory) ExternalCertificates(ctx context.Context, addr string) ([]*PartnerCert, error) {
 	if addr != "" {
 		var err error
 		if addr, err = NormalizeAddress(addr); err != nil {
 			return nil, err
 		}
 	}
-	return d.store.ExternalCerts(ctx, addr)
+	return d.store.PartnerCerts(ctx, addr)
 }
 
 // PGPKeys lists the partner OpenPGP keys (not removed), by address, ""
 // meaning all, newest first.
-func (d *Directory) PGPKeys(ctx context.Context, addr string) ([]*PGPKeyRecord, error) {
+func (d *Directory) PGPKeys(ctx context.Context, addr string) ([]*PartnerPGPKey, error) {
 	if addr != "" {
 		var err error
 		if addr, err = NormalizeAddress(addr); err != nil {
 			return nil, err
 		}
 	}
-	return d.store.PGPKeys(ctx, addr)
+	return d.store.PartnerPGPKeys(ctx, addr)
 }
 
 // RemoveCertificates removes partner certificates by SHA-256 fingerprint
@@ -187,26 +187,26 @@ func (d *Directory) PGPKeys(ctx context.Context, addr string) ([]*PGPKeyRecord, 
 // at once; importing it again brings it back.
 func (d *Directory) RemoveCertificates(ctx context.Context, what string) ([]string, error) {
 	return removeKeys(ctx, d, what, func(addr string) ([]string, error) {
-		recs, err := d.store.ExternalCerts(ctx, addr)
+		recs, err := d.store.PartnerCerts(ctx, addr)
 		fps := make([]string, len(recs))
 		for i, r := range recs {
 			fps[i] = r.Fingerprint
 		}
 		return fps, err
-	}, strings.ToLower, d.store.RemoveExternalCert)
+	}, strings.ToLower, d.store.RemovePartnerCert)
 }
 
 // RemovePGPKeys removes partner OpenPGP keys by fingerprint or address, like
 // RemoveCertificates.
 func (d *Directory) RemovePGPKeys(ctx context.Context, what string) ([]string, error) {
 	return removeKeys(ctx, d, what, func(addr string) ([]string, error) {
-		recs, err := d.store.PGPKeys(ctx, addr)
+		recs, err := d.store.PartnerPGPKeys(ctx, addr)
 		fps := make([]string, len(recs))
 		for i, r := range recs {
 			fps[i] = r.Fingerprint
 		}
 		return fps, err
-	}, strings.ToUpper, d.store.RemovePGPKey)
+	}, strings.ToUpper, d.store.RemovePartnerPGPKey)
 }
 
 func removeKeys(ctx context.Context, d *Directory, what string, byAddr func(string) ([]string, error),

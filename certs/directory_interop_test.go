@@ -29,9 +29,9 @@ func runTool(t *testing.T, env []string, name string, args ...string) []byte {
 	return out
 }
 
-// gpgHome returns a fresh GNUPGHOME environment; the gpg-agent a test
+// partnerGPGHome returns a fresh GNUPGHOME environment; the gpg-agent a test
 // starts there is stopped at the end.
-func gpgHome(t *testing.T) []string {
+func partnerGPGHome(t *testing.T) []string {
 	t.Helper()
 	env := []string{"GNUPGHOME=" + t.TempDir()}
 	t.Cleanup(func() {
@@ -143,7 +143,7 @@ func TestImportOpenSSLCertificates(t *testing.T) {
 
 func TestImportGPGKeys(t *testing.T) {
 	ctx := context.Background()
-	env := gpgHome(t)
+	env := partnerGPGHome(t)
 	gpg := func(args ...string) []byte {
 		return runTool(t, env, "gpg", append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
 	}
@@ -223,7 +223,7 @@ func TestImportGPGKeys(t *testing.T) {
 				if err != nil {
 					t.Fatalf("lookup %s: %v", uid, err)
 				}
-				other := gpgHome(t)
+				other := partnerGPGHome(t)
 				keyFile := filepath.Join(t.TempDir(), "key.gpg")
 				if err := os.WriteFile(keyFile, rec.KeyData, 0o600); err != nil {
 					t.Fatal(err)

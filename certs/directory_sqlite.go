@@ -11,31 +11,31 @@ import (
 // The partner key directory in SQLite. The SQL is kept portable (ON
 // CONFLICT … RETURNING, no SQLite-only functions) for a PostgreSQL store.
 
-// PutExternalCert implements Store.
-func (s *SQLiteStore) PutExternalCert(ctx context.Context, r *ExternalCertRecord) error {
-	return s.putKey(ctx, "certificate "+r.Fingerprint, &r.ID, `INSERT INTO external_certs
+// PutPartnerCert implements Store.
+func (s *SQLiteStore) PutPartnerCert(ctx context.Context, r *PartnerCert) error {
+	return s.putKey(ctx, "certificate "+r.Fingerprint, &r.ID, `INSERT INTO partner_certs
 		(fingerprint, cert_der, subject, not_before, not_after, provenance, trust, added_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (fingerprint) DO UPDATE SET provenance = excluded.provenance, trust = excluded.trust, removed_at = NULL
 		RETURNING id`,
 		[]any{r.Fingerprint, r.CertDER, r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(), string(r.Provenance), string(r.Trust), r.AddedAt.Unix()},
-		"external_cert_emails", "cert_id", r.Emails)
+		"partner_cert_emails", "cert_id", r.Emails)
 }
 
-// PutPGPKey implements Store.
-func (s *SQLiteStore) PutPGPKey(ctx context.Context, r *PGPKeyRecord) error {
+// PutPartnerPGPKey implements Store.
+func (s *SQLiteStore) PutPartnerPGPKey(ctx context.Context, r *PartnerPGPKey) error {
 	var expires sql.NullInt64
 	if !r.ExpiresAt.IsZero() {
 		expires = sql.NullInt64{Int64: r.ExpiresAt.Unix(), Valid: true}
 	}
-	return s.putKey(ctx, "OpenPGP key "+r.Fingerprint, &r.ID, `INSERT INTO pgp_keys
+	return s.putKey(ctx, "OpenPGP key "+r.Fingerprint, &r.ID, `INSERT INTO partner_pgp_keys
 		(fingerprint, key_data, created_at, expires_at, provenance, trust, added_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (fingerprint) DO UPDATE SET key_data = excluded.key_data, expires_at = excluded.expires_at,
 			provenance = excluded.provenance, trust = excluded.trust, removed_at = NULL
 		RETURNING id`,
 		[]any{r.Fingerprint, r.KeyData, r.CreatedAt.Unix(), expires, string(r.Provenance), string(r.Trust), r.AddedAt.Unix()},
-		"pgp_key_emails", "key_id", r.Emails)
+		"partner_pgp_key_emails", "key_id", r.Emails)
 }
 
 // putKey upserts one row and replaces its addresses, in one transaction.
@@ -63,20 +63,20 @@ func (s *SQLiteStore) putKey(ctx context.Context, what string, id *int64, upsert
 	return nil
 }
 
-// ExternalCerts implements Store.
-func (s *SQLiteStore) ExternalCerts(ctx context.Context, email string) ([]*ExternalCertRecord, error) {
+// PartnerCerts implements Store.
+func (s *SQLiteStore) PartnerCerts(ctx context.Context, email string) ([]*PartnerCert, error) {
 	const cols = `c.id, c.fingerprint, c.cert_der, c.subject, c.not_before, c.not_after, c.provenance, c.trust, c.added_at`
-	q := `SELECT ` + cols + ` FROM external_certs c WHERE c.removed_at IS NULL ORDER BY c.not_before DESC, c.id DESC`
+	q := `SELECT ` + cols + ` FROM partner_certs c WHERE c.removed_at IS NULL ORDER BY c.not_before DESC, c.id DESC`
 	var args []any
 	if email != "" {
-		q = `SELECT ` + cols + ` FROM external_certs c JOIN external_cert_emails e ON e.cert_id = c.id
+		q = `SELECT ` + cols + ` FROM partner_certs c JOIN partner_cert_emails e ON e.cert_id = c.id
 			WHERE e.email = ? AND c.removed_at IS NULL ORDER BY c.not_before DESC, c.id DESC`
 		args = append(args, email)
 	}
-	var out []*ExternalCertRecord
+	var out []*PartnerCert
 	err := s.queryRows(ctx, q, args, func(rows *sql.Rows) error {
 		var (
-			r                          ExternalCertRecord
+			r                          PartnerCert
 			notBefore, notAfter, added int64
 			prov, trust                string
 		)
@@ -92,27 +92,27 @@ func (s *SQLiteStore) ExternalCerts(ctx context.Context, email string) ([]*Exter
 		return nil, fmt.Errorf("certs: partner certificates: %w", err)
 	}
 	for _, r := range out {
-		if r.Emails, err = s.keyEmails(ctx, "external_cert_emails", "cert_id", r.ID); err != nil {
+		if r.Emails, err = s.keyEmails(ctx, "partner_cert_emails", "cert_id", r.ID); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-// PGPKeys implements Store.
-func (s *SQLiteStore) PGPKeys(ctx context.Context, email string) ([]*PGPKeyRecord, error) {
+// PartnerPGPKeys implements Store.
+func (s *SQLiteStore) PartnerPGPKeys(ctx context.Context, email string) ([]*PartnerPGPKey, error) {
 	const cols = `k.id, k.fingerprint, k.key_data, k.created_at, k.expires_at, k.provenance, k.trust, k.added_at`
-	q := `SELECT ` + cols + ` FROM pgp_keys k WHERE k.removed_at IS NULL ORDER BY k.created_at DESC, k.id DESC`
+	q := `SELECT ` + cols + ` FROM partner_pgp_keys k WHERE k.removed_at IS NULL ORDER BY k.created_at DESC, k.id DESC`
 	var args []any
 	if email != "" {
-		q = `SELECT ` + cols + ` FROM pgp_keys k JOIN pgp_key_emails e ON e.key_id = k.id
+		q = `SELECT ` + cols + ` FROM partner_pgp_keys k JOIN partner_pgp_key_emails e ON e.key_id = k.id
 			WHERE e.email = ? AND k.removed_at IS NULL ORDER BY k.created_at DESC, k.id DESC`
 		args = append(args, email)
 	}
-	var out []*PGPKeyRecord
+	var out []*PartnerPGPKey
 	err := s.queryRows(ctx, q, args, func(rows *sql.Rows) error {
 		var (
-			r              PGPKeyRecord
+			r              PartnerPGPKey
 			created, added int64
 			expires        sql.NullInt64
 			prov, trust    string
@@ -132,7 +132,7 @@ func (s *SQLiteStore) PGPKeys(ctx context.Context, email string) ([]*PGPKeyRecor
 		return nil, fmt.Errorf("certs: partner OpenPGP keys: %w", err)
 	}
 	for _, r := range out {
-		if r.Emails, err = s.keyEmails(ctx, "pgp_key_emails", "key_id", r.ID); err != nil {
+		if r.Emails, err = s.keyEmails(ctx, "partner_pgp_key_emails", "key_id", r.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -170,14 +170,14 @@ func (s *SQLiteStore) queryRows(ctx context.Context, q string, args []any, each 
 	return rows.Err()
 }
 
-// RemoveExternalCert implements Store.
-func (s *SQLiteStore) RemoveExternalCert(ctx context.Context, fingerprint string, at time.Time) error {
-	return s.markRemoved(ctx, `UPDATE external_certs SET removed_at = ? WHERE fingerprint = ? AND removed_at IS NULL`, "certificate", fingerprint, at)
+// RemovePartnerCert implements Store.
+func (s *SQLiteStore) RemovePartnerCert(ctx context.Context, fingerprint string, at time.Time) error {
+	return s.markRemoved(ctx, `UPDATE partner_certs SET removed_at = ? WHERE fingerprint = ? AND removed_at IS NULL`, "certificate", fingerprint, at)
 }
 
-// RemovePGPKey implements Store.
-func (s *SQLiteStore) RemovePGPKey(ctx context.Context, fingerprint string, at time.Time) error {
-	return s.markRemoved(ctx, `UPDATE pgp_keys SET removed_at = ? WHERE fingerprint = ? AND removed_at IS NULL`, "OpenPGP key", fingerprint, at)
+// RemovePartnerPGPKey implements Store.
+func (s *SQLiteStore) RemovePartnerPGPKey(ctx context.Context, fingerprint string, at time.Time) error {
+	return s.markRemoved(ctx, `UPDATE partner_pgp_keys SET removed_at = ? WHERE fingerprint = ? AND removed_at IS NULL`, "OpenPGP key", fingerprint, at)
 }
 
 func (s *SQLiteStore) markRemoved(ctx context.Context, q, what, fingerprint string, at time.Time) error {

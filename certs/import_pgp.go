@@ -64,9 +64,9 @@ func ParsePGPKeys(data []byte) (list openpgp.EntityList, err error) {
 	return list, nil
 }
 
-// pgpFingerprint is the primary key's fingerprint, upper-case hex as gpg
+// partnerPGPFingerprint is the primary key's fingerprint, upper-case hex as gpg
 // shows it.
-func pgpFingerprint(e *openpgp.Entity) string {
+func partnerPGPFingerprint(e *openpgp.Entity) string {
 	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
 }
 
@@ -136,7 +136,7 @@ func (d *Directory) ImportPGPKeys(ctx context.Context, name string, data []byte,
 	}
 	now := d.now()
 	for _, e := range list {
-		fp := pgpFingerprint(e)
+		fp := partnerPGPFingerprint(e)
 		item := "key " + fp
 		rec, err := pgpRecord(e, now)
 		if err != nil {
@@ -144,7 +144,7 @@ func (d *Directory) ImportPGPKeys(ctx context.Context, name string, data []byte,
 			continue
 		}
 		rec.Provenance, rec.Trust, rec.AddedAt = opts.Provenance, opts.Trust, now
-		if err := d.store.PutPGPKey(ctx, rec); err != nil {
+		if err := d.store.PutPartnerPGPKey(ctx, rec); err != nil {
 			return res, err
 		}
 		res.Stored = append(res.Stored, ImportedKey{Fingerprint: fp, Emails: rec.Emails, NotAfter: rec.ExpiresAt})
@@ -154,7 +154,7 @@ func (d *Directory) ImportPGPKeys(ctx context.Context, name string, data []byte,
 
 // pgpRecord checks a parsed key and builds its record. The checks walk
 // signatures and key material from outside: they run behind recover too.
-func pgpRecord(e *openpgp.Entity, now time.Time) (rec *PGPKeyRecord, err error) {
+func pgpRecord(e *openpgp.Entity, now time.Time) (rec *PartnerPGPKey, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			rec, err = nil, fmt.Errorf("malformed key (%v)", r)
@@ -177,8 +177,8 @@ func pgpRecord(e *openpgp.Entity, now time.Time) (rec *PGPKeyRecord, err error) 
 	if sub := keyExpiry(k.PublicKey, k.SelfSignature); !sub.IsZero() && (expires.IsZero() || sub.Before(expires)) {
 		expires = sub
 	}
-	return &PGPKeyRecord{
-		Fingerprint: pgpFingerprint(e),
+	return &PartnerPGPKey{
+		Fingerprint: partnerPGPFingerprint(e),
 		KeyData:     buf.Bytes(),
 		Emails:      emails,
 		CreatedAt:   k.PublicKey.CreationTime,

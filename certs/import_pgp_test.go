@@ -102,10 +102,10 @@ func TestImportPGPKeyChecks(t *testing.T) {
 		stored []string // fingerprints
 		reason string
 	}{
-		{"curve25519 binary", pgpPublic(t, false, good), []string{pgpFingerprint(good)}, ""},
-		{"curve25519 armored", pgpPublic(t, true, good), []string{pgpFingerprint(good)}, ""},
-		{"two keys in one armor block", pgpPublic(t, true, good, rsa), []string{pgpFingerprint(good), pgpFingerprint(rsa)}, ""},
-		{"two armor blocks", append(pgpPublic(t, true, good), pgpPublic(t, true, rsa)...), []string{pgpFingerprint(good), pgpFingerprint(rsa)}, ""},
+		{"curve25519 binary", pgpPublic(t, false, good), []string{partnerPGPFingerprint(good)}, ""},
+		{"curve25519 armored", pgpPublic(t, true, good), []string{partnerPGPFingerprint(good)}, ""},
+		{"two keys in one armor block", pgpPublic(t, true, good, rsa), []string{partnerPGPFingerprint(good), partnerPGPFingerprint(rsa)}, ""},
+		{"two armor blocks", append(pgpPublic(t, true, good), pgpPublic(t, true, rsa)...), []string{partnerPGPFingerprint(good), partnerPGPFingerprint(rsa)}, ""},
 		{"rsa-1024 refused", pgpPublic(t, false, makePGPEntity(t, pgpSpec{email: "w@partner.example", algo: packet.PubKeyAlgoRSA, rsaBits: 1024})), nil, "1024 bits"},
 		{"expired", pgpPublic(t, false, makePGPEntity(t, pgpSpec{email: "x@partner.example", created: now.Add(-48 * time.Hour), lifetime: time.Hour})), nil, "expired on"},
 		{"revoked", pgpPublic(t, false, makePGPEntity(t, pgpSpec{email: "r@partner.example", revoked: true})), nil, "revoked"},
@@ -162,25 +162,25 @@ func TestPGPLookup(t *testing.T) {
 		if err != nil {
 			t.Fatalf("lookup %s: %v", addr, err)
 		}
-		if rec.Trust != TrustVerified || rec.Fingerprint != pgpFingerprint(e) {
+		if rec.Trust != TrustVerified || rec.Fingerprint != partnerPGPFingerprint(e) {
 			t.Errorf("record %s trust %s", rec.Fingerprint, rec.Trust)
 		}
 		if _, ok := e.EncryptionKey(now); !ok {
 			t.Errorf("returned entity has no encryption key")
 		}
-		return pgpFingerprint(e)
+		return partnerPGPFingerprint(e)
 	}
-	if got := lookup("DAVE@Bücher.example"); got != pgpFingerprint(newer) {
+	if got := lookup("DAVE@Bücher.example"); got != partnerPGPFingerprint(newer) {
 		t.Errorf("newest first: got %s", got)
 	}
 	if s, p, err := d.Availability(ctx, "dave@xn--bcher-kva.example"); err != nil || s || !p {
 		t.Errorf("Availability = %v, %v, %v; want PGP only", s, p, err)
 	}
 	clock.Advance(72 * time.Hour)
-	if got := lookup("dave@bücher.example"); got != pgpFingerprint(older) {
+	if got := lookup("dave@bücher.example"); got != partnerPGPFingerprint(older) {
 		t.Errorf("after expiry of the newer: got %s", got)
 	}
-	if _, err := d.RemovePGPKeys(ctx, strings.ToLower(pgpFingerprint(older))); err != nil {
+	if _, err := d.RemovePGPKeys(ctx, strings.ToLower(partnerPGPFingerprint(older))); err != nil {
 		t.Fatal(err)
 	}
 	if got := lookup("dave@bücher.example"); got != "" {
@@ -190,7 +190,7 @@ func TestPGPLookup(t *testing.T) {
 		t.Errorf("Availability = %v, %v, %v; want none", s, p, err)
 	}
 	list, err := d.PGPKeys(ctx, "")
-	if err != nil || len(list) != 1 || list[0].Fingerprint != pgpFingerprint(newer) {
+	if err != nil || len(list) != 1 || list[0].Fingerprint != partnerPGPFingerprint(newer) {
 		t.Errorf("list: %v %v", list, err)
 	}
 }

@@ -190,7 +190,7 @@ func (d *Directory) ImportCertificates(ctx context.Context, name string, data []
 			res.reject(name, fmt.Sprintf("certificate %q", subject), "%v", err)
 			continue
 		}
-		rec := &ExternalCertRecord{
+		rec := &PartnerCert{
 			Fingerprint: certFingerprint(c),
 			CertDER:     c.Raw,
 			Emails:      certAddresses(c),
@@ -201,7 +201,7 @@ func (d *Directory) ImportCertificates(ctx context.Context, name string, data []
 			Trust:       opts.Trust,
 			AddedAt:     now,
 		}
-		if err := d.store.PutExternalCert(ctx, rec); err != nil {
+		if err := d.store.PutPartnerCert(ctx, rec); err != nil {
 			return res, err
 		}
 		res.Stored = append(res.Stored, ImportedKey{Fingerprint: rec.Fingerprint, Emails: rec.Emails, NotAfter: rec.NotAfter})

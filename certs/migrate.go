@@ -50,9 +50,10 @@ var sqliteMigrations = []migration{
 		)`,
 	}},
 	// Partner key directory: addresses in their own tables so that a lookup
-	// by address is an index scan in SQLite and PostgreSQL alike.
-	{version: 2, name: "partner key directory", sql: []string{
-		`CREATE TABLE external_certs (
+	// by address is an index scan in SQLite and PostgreSQL alike. (Version 2
+	// is the internal users' OpenPGP keys, built alongside.)
+	{version: 3, name: "partner key directory", sql: []string{
+		`CREATE TABLE partner_certs (
 			id          INTEGER PRIMARY KEY AUTOINCREMENT,
 			fingerprint TEXT NOT NULL UNIQUE,
 			cert_der    BLOB NOT NULL,
@@ -64,13 +65,13 @@ var sqliteMigrations = []migration{
 			added_at    INTEGER NOT NULL,
 			removed_at  INTEGER
 		)`,
-		`CREATE TABLE external_cert_emails (
-			cert_id INTEGER NOT NULL REFERENCES external_certs (id) ON DELETE CASCADE,
+		`CREATE TABLE partner_cert_emails (
+			cert_id INTEGER NOT NULL REFERENCES partner_certs (id) ON DELETE CASCADE,
 			email   TEXT NOT NULL,
 			PRIMARY KEY (cert_id, email)
 		)`,
-		`CREATE INDEX external_cert_emails_email ON external_cert_emails (email)`,
-		`CREATE TABLE pgp_keys (
+		`CREATE INDEX external_cert_emails_email ON partner_cert_emails (email)`,
+		`CREATE TABLE partner_pgp_keys (
 			id          INTEGER PRIMARY KEY AUTOINCREMENT,
 			fingerprint TEXT NOT NULL UNIQUE,
 			key_data    BLOB NOT NULL,
@@ -81,12 +82,12 @@ var sqliteMigrations = []migration{
 			added_at    INTEGER NOT NULL,
 			removed_at  INTEGER
 		)`,
-		`CREATE TABLE pgp_key_emails (
-			key_id INTEGER NOT NULL REFERENCES pgp_keys (id) ON DELETE CASCADE,
+		`CREATE TABLE partner_pgp_key_emails (
+			key_id INTEGER NOT NULL REFERENCES partner_pgp_keys (id) ON DELETE CASCADE,
 			email  TEXT NOT NULL,
 			PRIMARY KEY (key_id, email)
 		)`,
-		`CREATE INDEX pgp_key_emails_email ON pgp_key_emails (email)`,
+		`CREATE INDEX pgp_key_emails_email ON partner_pgp_key_emails (email)`,
 	}},
 }
 
