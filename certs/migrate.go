@@ -49,6 +49,46 @@ var sqliteMigrations = []migration{
 			value INTEGER NOT NULL
 		)`,
 	}},
+	// Partner key directory: addresses in their own tables so that a lookup
+	// by address is an index scan in SQLite and PostgreSQL alike. (Version 2
+	// is the internal users' OpenPGP keys, built alongside.)
+	{version: 3, name: "partner key directory", sql: []string{
+		`CREATE TABLE partner_certs (
+			id          INTEGER PRIMARY KEY AUTOINCREMENT,
+			fingerprint TEXT NOT NULL UNIQUE,
+			cert_der    BLOB NOT NULL,
+			subject     TEXT NOT NULL,
+			not_before  INTEGER NOT NULL,
+			not_after   INTEGER NOT NULL,
+			provenance  TEXT NOT NULL,
+			trust       TEXT NOT NULL,
+			added_at    INTEGER NOT NULL,
+			removed_at  INTEGER
+		)`,
+		`CREATE TABLE partner_cert_emails (
+			cert_id INTEGER NOT NULL REFERENCES partner_certs (id) ON DELETE CASCADE,
+			email   TEXT NOT NULL,
+			PRIMARY KEY (cert_id, email)
+		)`,
+		`CREATE INDEX external_cert_emails_email ON partner_cert_emails (email)`,
+		`CREATE TABLE partner_pgp_keys (
+			id          INTEGER PRIMARY KEY AUTOINCREMENT,
+			fingerprint TEXT NOT NULL UNIQUE,
+			key_data    BLOB NOT NULL,
+			created_at  INTEGER NOT NULL,
+			expires_at  INTEGER,
+			provenance  TEXT NOT NULL,
+			trust       TEXT NOT NULL,
+			added_at    INTEGER NOT NULL,
+			removed_at  INTEGER
+		)`,
+		`CREATE TABLE partner_pgp_key_emails (
+			key_id INTEGER NOT NULL REFERENCES partner_pgp_keys (id) ON DELETE CASCADE,
+			email  TEXT NOT NULL,
+			PRIMARY KEY (key_id, email)
+		)`,
+		`CREATE INDEX pgp_key_emails_email ON partner_pgp_key_emails (email)`,
+	}},
 }
 
 // migrate brings db up to the newest schema. It is idempotent and safe when

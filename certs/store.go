@@ -42,6 +42,24 @@ type Store interface {
 	// NextCounter increments and returns the named counter (first value 1).
 	NextCounter(ctx context.Context, name string) (int64, error)
 
+	// PutPartnerCert stores a partner certificate, or when its fingerprint
+	// is known refreshes provenance, trust and addresses and clears a
+	// removal. It sets rec.ID.
+	PutPartnerCert(ctx context.Context, rec *PartnerCert) error
+	// PartnerCerts returns the partner certificates not removed that name
+	// email ("" = all), the latest NotBefore first.
+	PartnerCerts(ctx context.Context, email string) ([]*PartnerCert, error)
+	// RemovePartnerCert marks a partner certificate removed; ErrNotFound
+	// when no such certificate is stored (and not removed).
+	RemovePartnerCert(ctx context.Context, fingerprint string, at time.Time) error
+	// PutPartnerPGPKey stores a partner OpenPGP key like PutPartnerCert.
+	PutPartnerPGPKey(ctx context.Context, rec *PartnerPGPKey) error
+	// PartnerPGPKeys returns the partner OpenPGP keys not removed that name email
+	// ("" = all), the newest first.
+	PartnerPGPKeys(ctx context.Context, email string) ([]*PartnerPGPKey, error)
+	// RemovePartnerPGPKey marks a partner OpenPGP key removed, like RemovePartnerCert.
+	RemovePartnerPGPKey(ctx context.Context, fingerprint string, at time.Time) error
+
 	Close() error
 }
 

@@ -64,12 +64,16 @@ func emailArg(s string) (string, error) {
 }
 
 func newCertsCommand(cfgPath func() string) *cobra.Command {
-	cmd := &cobra.Command{Use: "certs", Short: "List, show, issue, revoke and export user certificates"}
-	cmd.AddCommand(&cobra.Command{
+	cmd := &cobra.Command{Use: "certs", Short: "List, show, issue, revoke and export user certificates; import partners' certificates"}
+	var external bool
+	list := &cobra.Command{
 		Use:   "list",
-		Short: "List the current certificate of every user",
+		Short: "List the current certificate of every user (--external: the partners' certificates)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if external {
+				return listExternal(cmd, cfgPath)
+			}
 			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
 				list, err := m.List(ctx)
 				if err != nil {
@@ -83,7 +87,10 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 				return w.Flush()
 			})
 		},
-	})
+	}
+	list.Flags().BoolVar(&external, "external", false, "list the partners' certificates imported to encrypt to")
+	cmd.AddCommand(list)
+	addPartnerCertCommands(cmd, cfgPath)
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show EMAIL",
 		Short: "Show the current certificate of one user",

@@ -54,6 +54,7 @@ func newRootCommand() *cobra.Command {
 		newServeCommand(cfgPath),
 		newConfigCommand(cfgPath),
 		newCertsCommand(cfgPath),
+		newKeysCommand(cfgPath),
 		newCACommand(cfgPath),
 		newPostfixConfigCommand(cfgPath),
 		newPolicyCommand(cfgPath),

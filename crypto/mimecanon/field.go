@@ -19,7 +19,10 @@ func FormatField(name, value string) (string, error) {
 	if !validName(name) {
 		return "", fmt.Errorf("%w: invalid header field name %q", ErrMalformed, name)
 	}
-	h := header{fieldFromValue(name, value)}.clean()
+	h, err := header{fieldFromValue(name, value)}.clean()
+	if err != nil {
+		return "", err
+	}
 	if len(h) != 1 {
 		return "", fmt.Errorf("%w: header field %s cannot be made 7-bit clean", ErrMalformed, name)
 	}
