@@ -1,7 +1,6 @@
 package smime
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -162,9 +161,10 @@ func encryptParts(parts [][]byte, recipients []Recipient, opts EncryptOptions) (
 		contentType = oidEnvelopedData
 		mime        = contentTypeEnveloped
 		alg         []byte
-		ctLen       int
-		sealed      []byte // GCM: ciphertext and tag
+		ctLen       = n
+		tagLen      int
 		iv          []byte
+		aead        cipher.AEAD
 	)
 	switch opts.Cipher {
 	case AES256CBC:
@@ -175,27 +175,16 @@ func encryptParts(parts [][]byte, recipients []Recipient, opts EncryptOptions) (
 		alg = derAlgorithm(oidAES256CBC, tlv(tagOctetString, iv))
 		ctLen = (n/aes.BlockSize + 1) * aes.BlockSize
 	case AES256GCM:
-		contentType, mime, version = oidAuthEnvelopedData, contentTypeAuthEnveloped, 0
-		gcm, err := cipher.NewGCMWithTagSize(block, gcmTagSize)
-		if err != nil {
+		contentType, mime, version, tagLen = oidAuthEnvelopedData, contentTypeAuthEnveloped, 0, gcmTagSize
+		if aead, err = cipher.NewGCMWithTagSize(block, gcmTagSize); err != nil {
 			return nil, fmt.Errorf("smime: encrypt: %w", err)
 		}
-		nonce := make([]byte, gcm.NonceSize())
-		if _, err := io.ReadFull(rnd, nonce); err != nil {
+		iv = make([]byte, aead.NonceSize())
+		if _, err := io.ReadFull(rnd, iv); err != nil {
 			return nil, fmt.Errorf("smime: encrypt: nonce randomness: %w", err)
 		}
 		// GCMParameters: aes-ICVlen defaults to 12, so 16 is written.
-		alg = derAlgorithm(oidAES256GCM, tlv(tagSequence, tlv(tagOctetString, nonce), derInt(gcmTagSize)))
-		ctLen = n
-		sealed = make([]byte, 0, n+gcmTagSize)
-		if len(parts) == 1 {
-			sealed = gcm.Seal(sealed, nonce, parts[0], nil)
-		} else {
-			for _, p := range parts {
-				sealed = append(sealed, p...)
-			}
-			sealed = gcm.Seal(sealed[:0], nonce, sealed, nil)
-		}
+		alg = derAlgorithm(oidAES256GCM, tlv(tagSequence, tlv(tagOctetString, iv), derInt(gcmTagSize)))
 	}
 
 	// ContentInfo { contentType, [0] { (Auth)EnvelopedData { version,
@@ -204,12 +193,12 @@ func encryptParts(parts [][]byte, recipients []Recipient, opts EncryptOptions) (
 	riSet := derSetOf(ris)
 	eciHead := append(derOID(oidData), alg...)
 	eciLen := len(eciHead) + headerLen(ctLen) + ctLen
-	var suffix []byte
-	if sealed != nil {
-		suffix = tlv(tagOctetString, sealed[ctLen:])
+	macLen := 0
+	if tagLen > 0 {
+		macLen = headerLen(tagLen) + tagLen
 	}
 	ver := derInt(version)
-	edLen := len(ver) + len(riSet) + headerLen(eciLen) + eciLen + len(suffix)
+	edLen := len(ver) + len(riSet) + headerLen(eciLen) + eciLen + macLen
 	wrapLen := headerLen(edLen) + edLen
 	oid := derOID(contentType)
 	ciLen := len(oid) + headerLen(wrapLen) + wrapLen
@@ -225,97 +214,73 @@ func encryptParts(parts [][]byte, recipients []Recipient, opts EncryptOptions) (
 	prefix = appendHeader(prefix, 0x80, ctLen)
 	total := headerLen(ciLen) + ciLen
 
-	out := newBase64Lines(total)
-	out.Write(prefix)
-	if sealed != nil {
-		out.Write(sealed[:ctLen])
-	} else {
-		cbcEncrypt(out, cipher.NewCBCEncrypter(block, iv), parts)
+	// The ciphertext (and GCM tag) is made at the end of the output buffer
+	// and base64-encoded forward from the start of it; the text never
+	// overtakes the ciphertext still to be read (see encodeLines).
+	out := make([]byte, base64LinesLen(total))
+	off := len(out) - ctLen - tagLen
+	ct := out[off : off+ctLen]
+	w := off
+	for _, p := range parts {
+		w += copy(out[w:], p)
 	}
-	out.Write(suffix)
-	body := out.Close()
-	if out.written != total {
-		return nil, fmt.Errorf("%w: encrypt: wrote %d DER octets, computed %d", ErrInternal, out.written, total)
+	var suffix []byte
+	switch opts.Cipher {
+	case AES256CBC:
+		pad := byte(ctLen - n) // PKCS #7 padding, RFC 5652 6.3
+		for i := off + n; i < off+ctLen; i++ {
+			out[i] = pad
+		}
+		cipher.NewCBCEncrypter(block, iv).CryptBlocks(ct, ct)
+	case AES256GCM:
+		sealed := aead.Seal(out[off:off], iv, out[off:off+n], nil)
+		suffix = tlv(tagOctetString, sealed[ctLen:]) // the tag, copied before the text reaches it
 	}
-	return &Encrypted{ContentType: mime, Body: body}, nil
+	if got := encodeLines(out, [][]byte{prefix, ct, suffix}); got != len(out) || len(prefix)+ctLen+len(suffix) != total {
+		return nil, fmt.Errorf("%w: encrypt: encoded %d octets of %d", ErrInternal, got, len(out))
+	}
+	return &Encrypted{ContentType: mime, Body: out}, nil
 }
 
 const gcmTagSize = 16
 
-// cbcChunk is the piece of plaintext encrypted at a time (a multiple of
-// the block size).
-const cbcChunk = 64 << 10
+// base64LinesLen is the length of encodeLines' output for n octets.
+func base64LinesLen(n int) int {
+	b64 := base64.StdEncoding.EncodedLen(n)
+	return b64 + 2*((b64+75)/76)
+}
 
-// cbcEncrypt encrypts the concatenation of parts with PKCS #7 padding
-// (RFC 5652 6.3) into w, one chunk at a time.
-func cbcEncrypt(w io.Writer, mode cipher.BlockMode, parts [][]byte) {
-	buf := make([]byte, cbcChunk+aes.BlockSize)
-	readers := make([]io.Reader, len(parts))
-	for i, p := range parts {
-		readers[i] = bytes.NewReader(p)
-	}
-	r := io.MultiReader(readers...)
+// encodeLines writes the base64 of the concatenated segments into out in
+// lines of 76 characters, each ended by CRLF, and returns the length
+// written.
+//
+// A segment may lie in out itself, at its end (the ciphertext): line k
+// reads 57 octets and then writes 78, so for a segment placed to end where
+// the text ends (less a tag kept elsewhere), the text written so far
+// stays before the octets still to be read: after k full lines it has
+// written 78k and read 57k octets, and 21k stays below the room left
+// (len(out) - DER length is about 21 per line, plus the last line).
+func encodeLines(out []byte, segs [][]byte) int {
+	var line [57]byte
+	w, si, sp := 0, 0, 0
 	for {
-		n, _ := io.ReadFull(r, buf[:cbcChunk]) // reading memory fails only at the end
-		if n == cbcChunk {
-			mode.CryptBlocks(buf[:n], buf[:n])
-			w.Write(buf[:n])
-			continue
+		k := 0
+		for k < len(line) && si < len(segs) {
+			c := copy(line[k:], segs[si][sp:])
+			k, sp = k+c, sp+c
+			if sp == len(segs[si]) {
+				si, sp = si+1, 0
+			}
 		}
-		pad := aes.BlockSize - n%aes.BlockSize
-		for i := range pad {
-			buf[n+i] = byte(pad)
+		if k == 0 {
+			return w
 		}
-		n += pad
-		mode.CryptBlocks(buf[:n], buf[:n])
-		w.Write(buf[:n])
-		return
-	}
-}
-
-// base64Lines base64-encodes what is written into lines of 76 characters
-// ended by CRLF, into a buffer sized once for the known DER length.
-type base64Lines struct {
-	buf     []byte
-	col     int
-	enc     io.WriteCloser
-	written int
-}
-
-func newBase64Lines(derLen int) *base64Lines {
-	b64 := base64.StdEncoding.EncodedLen(derLen)
-	l := &base64Lines{buf: make([]byte, 0, b64+2*((b64+75)/76))}
-	l.enc = base64.NewEncoder(base64.StdEncoding, lineSplitter{l})
-	return l
-}
-
-func (l *base64Lines) Write(p []byte) (int, error) {
-	l.written += len(p)
-	return l.enc.Write(p)
-}
-
-// Close flushes the encoder and returns the text.
-func (l *base64Lines) Close() []byte {
-	l.enc.Close()
-	if l.col > 0 {
-		l.buf = append(l.buf, '\r', '\n')
-	}
-	return l.buf
-}
-
-type lineSplitter struct{ l *base64Lines }
-
-func (s lineSplitter) Write(p []byte) (int, error) {
-	l, n := s.l, len(p)
-	for len(p) > 0 {
-		k := min(76-l.col, len(p))
-		l.buf = append(l.buf, p[:k]...)
-		l.col += k
-		p = p[k:]
-		if l.col == 76 {
-			l.buf = append(l.buf, '\r', '\n')
-			l.col = 0
+		base64.StdEncoding.Encode(out[w:], line[:k])
+		w += base64.StdEncoding.EncodedLen(k)
+		out[w], out[w+1] = '\r', '\n'
+		w += 2
+		if k < len(line) {
+			return w
 		}
 	}
-	return n, nil
 }

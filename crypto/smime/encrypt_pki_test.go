@@ -94,8 +94,7 @@ func buildEntity(text string, bin []byte) []byte {
 	b = append(b, text...)
 	b = append(b, "\r\n--b1\r\nContent-Type: application/octet-stream\r\n"+
 		"Content-Disposition: attachment; filename=\"data.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"...)
-	enc := newBase64Lines(len(bin))
-	enc.Write(bin)
-	b = append(b, enc.Close()...)
+	enc := make([]byte, base64LinesLen(len(bin)))
+	b = append(b, enc[:encodeLines(enc, [][]byte{bin})]...)
 	return append(b, "--b1--\r\n"...)
 }

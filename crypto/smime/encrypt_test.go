@@ -49,7 +49,7 @@ func TestEncryptRoundTrip(t *testing.T) {
 		{"p256", Recipient{Cert: keys["p256"].cert}},
 		{"p384-ski", Recipient{Cert: keys["p384"].cert, BySKI: true}},
 	}
-	sizes := []int{0, 1, 15, 16, 17, cbcChunk - 1, cbcChunk, cbcChunk + 1, 3*cbcChunk + 5}
+	sizes := []int{0, 1, 15, 16, 17, 40, 41, 42, 56, 57, 58, 1000, 65537, 200005}
 	for _, c := range []Cipher{AES256CBC, AES256GCM} {
 		for _, rc := range recips {
 			for _, size := range sizes {
@@ -306,5 +306,44 @@ func TestDecryptKeyTypes(t *testing.T) {
 	}
 	if _, err := Decrypt(der, nil, ec); err == nil {
 		t.Error("nil certificate accepted")
+	}
+}
+
+// The ciphertext is base64-encoded out of the same buffer the text goes
+// into: every content length (over four base64 lines' worth) with either
+// prefix length (one or three recipients) must decrypt intact, and the
+// text must be laid out as plain base64 lines.
+func TestEncryptInPlaceEncoding(t *testing.T) {
+	keys := recipientKeys(t)
+	groups := [][]Recipient{
+		{{Cert: keys["p256"].cert}},
+		{{Cert: keys["p256"].cert}, {Cert: keys["p384"].cert}, {Cert: keys["rsa2048"].cert}},
+	}
+	k := keys["p256"]
+	for _, c := range []Cipher{AES256CBC, AES256GCM} {
+		for gi, g := range groups {
+			for n := 0; n <= 240; n++ {
+				content := bytes.Repeat([]byte{byte(n)}, n)
+				enc, err := Encrypt(content, g, EncryptOptions{Cipher: c})
+				if err != nil {
+					t.Fatal(err)
+				}
+				der := decodeBody(t, enc)
+				var want bytes.Buffer
+				b64 := base64.StdEncoding.EncodeToString(der)
+				for len(b64) > 0 {
+					l := min(76, len(b64))
+					want.WriteString(b64[:l] + "\r\n")
+					b64 = b64[l:]
+				}
+				if !bytes.Equal(enc.Body, want.Bytes()) {
+					t.Fatalf("%v/group %d/%d octets: text differs from plain base64", c, gi, n)
+				}
+				dec, err := Decrypt(der, k.cert, k.key)
+				if err != nil || !bytes.Equal(dec.Content, content) {
+					t.Fatalf("%v/group %d/%d octets: %v", c, gi, n, err)
+				}
+			}
+		}
 	}
 }
