@@ -122,3 +122,47 @@ func TestForwardedMessageKeepsAddresses(t *testing.T) {
 		t.Errorf("forwarded body %q", body)
 	}
 }
+
+// partHeaderMail has a text part whose header holds a line without a colon
+// and an image whose Content-ID of cidLen octets the HTML part refers to.
+func partHeaderMail(from, to string, cidLen int) (msg []byte, cid string) {
+	cid = strings.Repeat("c", cidLen-len("@corp.example")) + "@corp.example"
+	var b bytes.Buffer
+	b.WriteString("From: Sender <" + from + ">\r\nTo: <" + to + ">\r\nSubject: part headers\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n")
+	b.WriteString("Message-ID: <" + time.Now().Format("150405.000000000") + "@ph.test>\r\nMIME-Version: 1.0\r\n")
+	b.WriteString("Content-Type: multipart/related; boundary=\"ph\"\r\n\r\n")
+	b.WriteString("--ph\r\nContent-Type: text/plain; charset=utf-8\r\nthis line has no colon\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n")
+	b.WriteString("--ph\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n<img src=\"cid:" + cid + "\">\r\n")
+	b.WriteString("--ph\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\nContent-ID: <" + cid + ">\r\n\r\niVBORw0KGgo=\r\n--ph--\r\n")
+	return b.Bytes(), cid
+}
+
+// TestPartHeadersKeptIntact: a Content-ID is never cut (one that fits on a
+// line is folded before it; one that cannot fit is refused with 5.6.0), and
+// a part header line without a colon does not hide our encoding.
+func TestPartHeadersKeptIntact(t *testing.T) {
+	d, pf := setup(t)
+	msg, cid := partHeaderMail("alice@corp.example", "bob@partner.example", 990)
+	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@partner.example"}, Data: msg, SourceIP: trustedIP}); err != nil {
+		t.Fatal(err)
+	}
+	raw := pf.WaitDelivered(t, "bob@partner.example", 1, deliveryTimeout)[0]
+	opensslVerify(t, d.CAFile(), raw)
+	content, signature := signedParts(t, parseMail(t, raw))
+	gpgsmVerify(t, d.CAFile(), content, signature)
+	checkSevenBit(t, "signed content", content)
+	if !bytes.Contains(content, []byte("\r\nContent-ID:\r\n <"+cid+">\r\n")) {
+		t.Errorf("Content-ID not kept whole:\n%s", content)
+	}
+	parts := leaves(t, content)
+	if len(parts) != 3 || string(parts[0].Data) != "this line has no colon\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße" {
+		t.Errorf("text part reads %q (readers end the header at the line without a colon)", parts[0].Data)
+	}
+
+	long, _ := partHeaderMail("alice@corp.example", "carol@partner.example", 1100)
+	r := pf.Submit(postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@partner.example"}, Data: long, SourceIP: trustedIP})
+	if len(r.Errors) != 1 || r.Errors[0].Code != 554 || !strings.HasPrefix(r.Errors[0].Msg, "5.6.0") {
+		t.Fatalf("a Content-ID over 998 octets: %v, want 554 5.6.0", r.Error())
+	}
+	mustContain(t, d.Log(), "Content-ID has a word longer than 998 octets")
+}

@@ -48,6 +48,11 @@ func TestAddressFieldRewrite(t *testing.T) {
 			addrs: []mail.Address{{Name: "Jörg (Müller) Team", Address: "joerg@example.de"}, {Name: "Käthe", Address: "k@example.org"}},
 		},
 		{
+			name: "quoted local part with > and a domain literal", field: "To",
+			in:   "J\xf6rg <\"odd>name\"@example.de>, K\xe4the <k@[192.0.2.1]>",
+			want: "=?utf-8?q?J=C3=B6rg?= <\"odd>name\"@example.de>, =?utf-8?q?K=C3=A4the?= <k@[192.0.2.1]>",
+		},
+		{
 			name: "comment inside a display name", field: "From",
 			in:   "J\xf6rg (privat) M\xfcller <j@example.de>",
 			want: "=?utf-8?q?J=C3=B6rg?= (privat) =?utf-8?q?M=C3=BCller?= <j@example.de>",
