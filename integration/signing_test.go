@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -309,11 +310,20 @@ func TestReloadWithBrokenConfigKeepsMailFlowing(t *testing.T) {
 	mustContain(t, d.Log(), `lisen: unknown key`)
 	sendAndVerify("alice@corp.example", "r2@partner.example")
 
-	// A good config is taken over without a restart.
+	// A good config is taken over without a restart: dave@other.example is
+	// internal now. The built-in CA was made for corp.example only (its name
+	// constraints), so it refuses to certify him, and his mail waits (451)
+	// rather than leaving unsigned or with a certificate partners reject.
 	d.WriteConfig(strings.Replace(good, "internal_domains: [corp.example]", "internal_domains: [corp.example, other.example]", 1))
 	d.Signal(syscall.SIGHUP)
 	d.WaitLog("configuration reloaded", 10*time.Second)
-	sendAndVerify("dave@other.example", "r3@partner.example")
+	err := pf.Send(t, postfixtest.Mail{From: "dave@other.example", To: []string{"r3@partner.example"}, Data: plainMail("dave@other.example", "r3@partner.example", "reload"), SourceIP: trustedIP})
+	var se *postfixtest.SMTPError
+	if !errors.As(err, &se) || se.Stage != "DOT" || se.Code != 451 {
+		t.Fatalf("dave@other.example after reload: %v, want 451 at end of data", err)
+	}
+	d.WaitLog("dave@other.example is outside the CA's name constraints (corp.example, .corp.example)", 10*time.Second)
+	sendAndVerify("alice@corp.example", "r4@partner.example")
 	mustContain(t, d.Metrics(), `mailseal_config_reloads_total{result="error"} 1`)
 }
 
