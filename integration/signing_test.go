@@ -317,6 +317,7 @@ func TestReloadWithBrokenConfigKeepsMailFlowing(t *testing.T) {
 	d.WriteConfig(strings.Replace(good, "internal_domains: [corp.example]", "internal_domains: [corp.example, other.example]", 1))
 	d.Signal(syscall.SIGHUP)
 	d.WaitLog("configuration reloaded", 10*time.Second)
+	d.WaitLog("ca: internal domain other.example is outside the name constraints", 10*time.Second)
 	err := pf.Send(t, postfixtest.Mail{From: "dave@other.example", To: []string{"r3@partner.example"}, Data: plainMail("dave@other.example", "r3@partner.example", "reload"), SourceIP: trustedIP})
 	var se *postfixtest.SMTPError
 	if !errors.As(err, &se) || se.Stage != "DOT" || se.Code != 451 {

@@ -33,6 +33,14 @@ func logIdentitySetup(cfg *config.Config, mgr *certs.Manager, log *slog.Logger) 
 	}
 }
 
+// logCADomainWarnings repeats, after a reload, what the CA does not cover
+// of internal_domains: a domain added by the reload gets no certificates.
+func logCADomainWarnings(cfg *config.Config, mgr *certs.Manager, log *slog.Logger) {
+	for _, w := range mgr.CAWarnings(cfg.InternalDomains) {
+		log.Warn("ca: " + w)
+	}
+}
+
 // checkWarnings are the warnings `config check` prints. It opens the store
 // only when one exists, so that checking a config never creates state.
 func checkWarnings(ctx context.Context, cfg *config.Config) []string {
