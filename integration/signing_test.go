@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -120,6 +122,14 @@ func TestOutboundMailIsSignedAndVerifiesWithOpenSSLAndGpgsm(t *testing.T) {
 		mustContain(t, out, "S/MIME Capabilities")
 	}
 	gpgsmVerify(t, caFile, content, signature)
+	// openssl and gpgsm accepted it under a CA limited to our domains.
+	if pemCA, err := os.ReadFile(caFile); err != nil {
+		t.Fatal(err)
+	} else if block, _ := pem.Decode(pemCA); block == nil {
+		t.Fatal("CA file is not PEM")
+	} else if ca, err := x509.ParseCertificate(block.Bytes); err != nil || !slices.Equal(ca.PermittedEmailAddresses, []string{"corp.example", ".corp.example"}) {
+		t.Errorf("CA name constraints %v (%v), want corp.example and its subdomains", ca.PermittedEmailAddresses, err)
+	}
 
 	// What the recipient reads is what alice wrote.
 	parts := leaves(t, content)
