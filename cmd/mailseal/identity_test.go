@@ -127,4 +127,17 @@ func TestCACommands(t *testing.T) {
 	if err != nil || strings.TrimSpace(out) == "SHA256 Fingerprint="+want {
 		t.Errorf("fingerprint unchanged after recertify: %q (%v)", out, err)
 	}
+
+	// config check never opens another user's store (SQLite would leave
+	// files the daemon's user cannot open).
+	if os.Geteuid() == 0 {
+		db := filepath.Join(dir, "state", "mailseal.db")
+		if err := os.Chown(db, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		out, err = cli("config", "check")
+		if err != nil || !strings.Contains(out, "warning: the CA was not checked: "+db+" belongs to user id 65534") {
+			t.Errorf("config check on another user's store: %v\n%s", err, out)
+		}
+	}
 }

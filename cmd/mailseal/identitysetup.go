@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/config"
@@ -48,8 +50,14 @@ func checkWarnings(ctx context.Context, cfg *config.Config) []string {
 	if db == "" {
 		db = filepath.Join(cfg.StateDir, "mailseal.db")
 	}
-	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(db)
+	if errors.Is(err, fs.ErrNotExist) {
 		return caWarnings(cfg, nil)
+	}
+	// Opening the store as another user (root) could leave SQLite's -wal
+	// and -shm files owned by that user, which the daemon then cannot open.
+	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && int(st.Uid) != os.Geteuid() {
+		return append(caWarnings(cfg, nil), fmt.Sprintf("the CA was not checked: %s belongs to user id %d; run `mailseal config check` as that user", db, st.Uid))
 	}
 	quiet := newLogger(&config.Config{Log: config.LogConfig{Level: "error", Format: cfg.Log.Format}})
 	mgr, err := openCerts(ctx, cfg, quiet, nil)
