@@ -76,7 +76,7 @@ func (c *BuiltinCA) Issue(_ context.Context, req *IssueRequest) (*IssueResponse,
 	}
 	if !emailPermitted(c.cert, req.Email) {
 		return nil, fmt.Errorf("certs: built-in CA: %s is outside the CA's name constraints (%s): partners' clients would reject its certificate "+
-			"(the CA was created for other internal_domains; see docs/operations.md)", req.Email, strings.Join(c.cert.PermittedEmailAddresses, ", "))
+			"(the CA was created for other internal_domains: run `mailseal ca recertify`)", req.Email, strings.Join(c.cert.PermittedEmailAddresses, ", "))
 	}
 	notAfter := req.NotAfter
 	if notAfter.After(c.cert.NotAfter) {

@@ -97,13 +97,13 @@ func (m *Manager) CAWarnings(internalDomains []string) []string {
 	}
 	if !hasEmailConstraints(ca) {
 		return []string{fmt.Sprintf("the CA %q has no name constraints: partners who import it trust it for every address, not only internal_domains "+
-			"(it was created before mailseal constrained new CAs, or while internal_domains was empty; see docs/operations.md)", ca.Subject.String())}
+			"(it was created before mailseal constrained new CAs, or while internal_domains was empty): run `mailseal ca recertify`", ca.Subject.String())}
 	}
 	var ws []string
 	for _, d := range internalDomains {
 		if d = normDomain(d); d != "" && !domainCovered(ca, d) {
 			ws = append(ws, fmt.Sprintf("internal domain %s is outside the name constraints of the CA %q (%s): certificates for its users are refused, "+
-				"because partners' clients would reject them (see docs/operations.md)", d, ca.Subject.String(), strings.Join(ca.PermittedEmailAddresses, ", ")))
+				"because partners' clients would reject them: run `mailseal ca recertify`", d, ca.Subject.String(), strings.Join(ca.PermittedEmailAddresses, ", ")))
 		}
 	}
 	return ws

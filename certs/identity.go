@@ -236,7 +236,7 @@ func (m *Manager) identity(rec *CertRecord) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: key of %s for %s: %w", rec.Serial, rec.Email, err)
 	}
-	id := &Identity{Email: rec.Email, Cert: cert, Key: key, Chain: chain}
+	id := &Identity{Email: rec.Email, Cert: cert, Key: key, Chain: m.currentChain(chain)}
 	m.idMu.Lock()
 	m.cache[rec.Email] = id
 	m.idMu.Unlock()

@@ -91,6 +91,19 @@ func (s *SQLiteStore) PutCA(ctx context.Context, rec *CARecord) (*CARecord, erro
 	return s.CA(ctx, rec.Name)
 }
 
+// ReplaceCA implements Store.
+func (s *SQLiteStore) ReplaceCA(ctx context.Context, oldCertDER []byte, rec *CARecord) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE ca SET cert_der = ?, key_sealed = ? WHERE name = ? AND cert_der = ?`,
+		rec.CertDER, rec.KeySealed, rec.Name, oldCertDER)
+	if err != nil {
+		return fmt.Errorf("certs: replace CA: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("certs: replace CA %s: it changed meanwhile or is missing (%d rows, %v)", rec.Name, n, err)
+	}
+	return nil
+}
+
 const certColumns = `id, email, serial, cert_der, chain_der, key_sealed, key_type, not_before, not_after,
 	revoked_at, revocation_reason, created_at`
 

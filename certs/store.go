@@ -15,6 +15,10 @@ type Store interface {
 	// PutCA inserts rec unless a CA with that name exists; it then returns the
 	// record now in the store (which differs from rec when another process won).
 	PutCA(ctx context.Context, rec *CARecord) (*CARecord, error)
+	// ReplaceCA replaces the certificate and sealed key of the CA rec.Name,
+	// but only while its certificate is still oldCertDER (else an error):
+	// a re-issued CA certificate never overwrites another process's.
+	ReplaceCA(ctx context.Context, oldCertDER []byte, rec *CARecord) error
 
 	// InsertCert adds a certificate; its serial must be unique.
 	InsertCert(ctx context.Context, rec *CertRecord) error

@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -119,6 +122,14 @@ func TestOutboundMailIsSignedAndVerifiesWithOpenSSLAndGpgsm(t *testing.T) {
 		mustContain(t, out, "S/MIME Capabilities")
 	}
 	gpgsmVerify(t, caFile, content, signature)
+	// openssl and gpgsm accepted it under a CA limited to our domains.
+	if pemCA, err := os.ReadFile(caFile); err != nil {
+		t.Fatal(err)
+	} else if block, _ := pem.Decode(pemCA); block == nil {
+		t.Fatal("CA file is not PEM")
+	} else if ca, err := x509.ParseCertificate(block.Bytes); err != nil || !slices.Equal(ca.PermittedEmailAddresses, []string{"corp.example", ".corp.example"}) {
+		t.Errorf("CA name constraints %v (%v), want corp.example and its subdomains", ca.PermittedEmailAddresses, err)
+	}
 
 	// What the recipient reads is what alice wrote.
 	parts := leaves(t, content)
@@ -309,11 +320,21 @@ func TestReloadWithBrokenConfigKeepsMailFlowing(t *testing.T) {
 	mustContain(t, d.Log(), `lisen: unknown key`)
 	sendAndVerify("alice@corp.example", "r2@partner.example")
 
-	// A good config is taken over without a restart.
+	// A good config is taken over without a restart: dave@other.example is
+	// internal now. The built-in CA was made for corp.example only (its name
+	// constraints), so it refuses to certify him, and his mail waits (451)
+	// rather than leaving unsigned or with a certificate partners reject.
 	d.WriteConfig(strings.Replace(good, "internal_domains: [corp.example]", "internal_domains: [corp.example, other.example]", 1))
 	d.Signal(syscall.SIGHUP)
 	d.WaitLog("configuration reloaded", 10*time.Second)
-	sendAndVerify("dave@other.example", "r3@partner.example")
+	d.WaitLog("ca: internal domain other.example is outside the name constraints", 10*time.Second)
+	err := pf.Send(t, postfixtest.Mail{From: "dave@other.example", To: []string{"r3@partner.example"}, Data: plainMail("dave@other.example", "r3@partner.example", "reload"), SourceIP: trustedIP})
+	var se *postfixtest.SMTPError
+	if !errors.As(err, &se) || se.Stage != "DOT" || se.Code != 451 {
+		t.Fatalf("dave@other.example after reload: %v, want 451 at end of data", err)
+	}
+	d.WaitLog("dave@other.example is outside the CA's name constraints (corp.example, .corp.example)", 10*time.Second)
+	sendAndVerify("alice@corp.example", "r4@partner.example")
 	mustContain(t, d.Metrics(), `mailseal_config_reloads_total{result="error"} 1`)
 }
 

@@ -39,6 +39,10 @@ func TestUnauthorisedInternalReject(t *testing.T) {
 			tx.Client.Addr, tx.From = untrustedIP, "bob@corp.example"
 			tx.Headers = setHeader(tx.Headers, "From", "bob@corp.example")
 		}, true, policy.DirectionUnauthorised, "rejected"},
+		{"KELVIN SIGN look-alike, AUTH as kate", func(tx *Transaction) {
+			tx.Client.Addr, tx.AuthUser, tx.From = untrustedIP, "kate@corp.example", "\u212Aate@corp.example"
+			tx.Headers = setHeader(tx.Headers, "From", "\u212Aate@corp.example")
+		}, true, policy.DirectionUnauthorised, "rejected"},
 		{"outside sender", func(tx *Transaction) {
 			tx.Client.Addr, tx.From = untrustedIP, "news@partner.example"
 			tx.Headers = setHeader(tx.Headers, "From", "news@partner.example")
@@ -52,14 +56,18 @@ func TestUnauthorisedInternalReject(t *testing.T) {
 			tx := newTx(baseHeaders(), plainBody, "carol@partner.example")
 			tc.modify(tx)
 			r := p.Recipient(context.Background(), tx, "carol@partner.example")
-			if tc.refused != (r.Code == 550) || (tc.refused && (r.Enhanced != "5.7.1" || !strings.HasPrefix(r.Text, refusal))) {
+			want := refusal
+			if strings.Contains(tc.name, "KELVIN") {
+				want = "Mail from this sender address must be signed by this gateway, but certificates name plain ASCII addresses only"
+			}
+			if tc.refused != (r.Code == 550) || (tc.refused && (r.Enhanced != "5.7.1" || !strings.HasPrefix(r.Text, want))) {
 				t.Errorf("Recipient = %v, refused want %v", r, tc.refused)
 			}
 			res := p.Handle(context.Background(), tx)
 			if res.Direction != tc.direction || res.Action != tc.action || tc.refused != (res.Reply.Code == 550) {
 				t.Fatalf("Handle: direction %q action %q reply %v (%s), want %q %q", res.Direction, res.Action, res.Reply, res.Detail, tc.direction, tc.action)
 			}
-			if tc.refused && (res.Body != nil || res.AddHeaders != nil || !strings.HasPrefix(res.Reply.Text, refusal)) {
+			if tc.refused && (res.Body != nil || res.AddHeaders != nil || !strings.HasPrefix(res.Reply.Text, want)) {
 				t.Errorf("refused message has edits or wrong text: %+v", res)
 			}
 		})

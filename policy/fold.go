@@ -23,26 +23,6 @@ func LowerASCII(s string) string {
 	return s
 }
 
-// EqualFoldASCII compares two addresses ignoring the case of ASCII letters only.
-func EqualFoldASCII(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if x >= 'A' && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if y >= 'A' && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // isASCII reports whether s has only 7-bit bytes. A certificate's
 // rfc822Name is an IA5String, so only ASCII addresses can be signed for.
 func isASCII(s string) bool {

@@ -148,6 +148,14 @@ func TestUnauthorisedInternalCompile(t *testing.T) {
 	if r.Code != 550 || r.Enhanced != "5.7.1" || !strings.Contains(r.Text, "not logged in as that sender") {
 		t.Errorf("rejection %+v", r)
 	}
+	r = UnauthorisedRejection("\u212Aate@corp.example")
+	if r.Code != 550 || r.Enhanced != "5.7.1" || !strings.Contains(r.Text, "ASCII addresses only") {
+		t.Errorf("rejection %+v", r)
+	}
+	s := &Settings{InternalDomains: []string{"corp.example"}}
+	if !s.Unauthorised("\u212Aate@corp.example", "kate@corp.example", netip.Addr{}) || s.Unauthorised("\u212Aate@partner.example", "", netip.Addr{}) {
+		t.Error("Unauthorised for non-ASCII senders")
+	}
 }
 
 func FuzzParseLoginMap(f *testing.F) {

@@ -96,7 +96,9 @@ func Decide(s *Settings, f Facts) Plan {
 		return Plan{Reason: "sender is not in internal_domains"}
 	}
 	if !isASCII(sender) {
-		return Plan{Reason: "sender address is not ASCII (certificates name ASCII addresses only)"}
+		// A look-alike of an internal address (KELVIN SIGN for 'k') can
+		// never be signed for: treat it like an unproven internal sender.
+		return Plan{Reason: reasonNotASCII, Unauthorised: true}
 	}
 	if reason := s.unauthorised(sender, f.AuthUser, f.ClientAddr); reason != "" {
 		return Plan{Reason: reason, Unauthorised: true}
@@ -130,12 +132,15 @@ func (s *Settings) Authorised(sender, authUser string, client netip.Addr) bool {
 	return sender != "" && s.IsInternal(sender) && isASCII(sender) && s.unauthorised(sender, authUser, client) == ""
 }
 
-// Unauthorised reports whether sender is an (ASCII) internal address the
-// client is not authorised to send as: the mail Decide marks Unauthorised.
+// Unauthorised reports whether sender is an internal address the client is
+// not authorised to send as, or one with non-ASCII characters, which no
+// certificate can name: the mail Decide marks Unauthorised.
 func (s *Settings) Unauthorised(sender, authUser string, client netip.Addr) bool {
 	sender = trimLower(sender)
-	return sender != "" && s.IsInternal(sender) && isASCII(sender) && s.unauthorised(sender, authUser, client) != ""
+	return sender != "" && s.IsInternal(sender) && (!isASCII(sender) || s.unauthorised(sender, authUser, client) != "")
 }
+
+const reasonNotASCII = "sender address is not ASCII (certificates name ASCII addresses only)"
 
 func (s *Settings) unauthorised(sender, authUser string, client netip.Addr) string {
 	if auth := trimLower(authUser); auth != "" {

@@ -102,7 +102,7 @@ func TestDecide(t *testing.T) {
 			if p.Direction != tc.direction || p.Sign != tc.sign || p.Reason != tc.reason {
 				t.Fatalf("Decide = %+v, want direction %v sign %v reason %q", p, tc.direction, tc.sign, tc.reason)
 			}
-			wantUnauthorised := strings.HasPrefix(tc.reason, "client ")
+			wantUnauthorised := strings.HasPrefix(tc.reason, "client ") || strings.HasPrefix(tc.reason, "sender address is not ASCII")
 			if p.Unauthorised != wantUnauthorised || (p.Label() == DirectionUnauthorised) != wantUnauthorised {
 				t.Errorf("Unauthorised = %v (label %s), want %v", p.Unauthorised, p.Label(), wantUnauthorised)
 			}

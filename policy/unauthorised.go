@@ -13,6 +13,16 @@ func (e *Engine) RejectsUnauthorisedInternal() bool {
 // UnauthorisedRejection is the refusal for such mail: it tells the sender
 // why and what to do.
 func UnauthorisedRejection(sender string) Rejection {
+	if !isASCII(sender) {
+		return Rejection{
+			Code:     550,
+			Enhanced: "5.7.1",
+			// The address is not echoed: SMTP replies are ASCII.
+			Text: "Mail from this sender address must be signed by this gateway, but certificates name plain ASCII addresses only: " +
+				"send from your ASCII address",
+			Rule: "unauthorised_internal",
+		}
+	}
 	return Rejection{
 		Code:     550,
 		Enhanced: "5.7.1",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -190,5 +191,22 @@ func newCACommand(cfgPath func() string) *cobra.Command {
 	}
 	cert.Flags().BoolVar(&fingerprint, "fingerprint", false, "print only the certificate's SHA-256 fingerprint, for partners to check out of band")
 	cmd.AddCommand(cert)
+	cmd.AddCommand(&cobra.Command{
+		Use:   "recertify",
+		Short: "Re-issue the built-in CA certificate (same key) limited to the current internal_domains; restart serve and redistribute it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withCerts(cmd, cfgPath, func(ctx context.Context, m *certs.Manager) error {
+				c, err := m.RecertifyCA(ctx)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				fmt.Fprintf(out, "re-certified %s for %s\nSHA256 Fingerprint=%s\n", c.Subject, strings.Join(c.PermittedEmailAddresses, " "), certs.FingerprintSHA256(c))
+				fmt.Fprintln(out, "restart `mailseal serve` to use it, and give partners the new CA certificate (`mailseal ca cert`)")
+				return nil
+			})
+		},
+	})
 	return cmd
 }

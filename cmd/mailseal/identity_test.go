@@ -110,4 +110,34 @@ func TestCACommands(t *testing.T) {
 	if err == nil || !strings.Contains(out+err.Error(), "outside the CA's name constraints") {
 		t.Errorf("certs issue bob@new.example: %v\n%s", err, out)
 	}
+
+	// ca recertify extends the CA (same key) to the new domain.
+	out, err = cli("ca", "recertify")
+	if err != nil || !strings.Contains(out, "re-certified CN=Corp Mail CA,O=Corp,C=DE for corp.example .corp.example new.example .new.example") {
+		t.Fatalf("ca recertify: %v\n%s", err, out)
+	}
+	out, err = cli("config", "check")
+	if err != nil || strings.Contains(out, "warning") {
+		t.Errorf("config check after recertify: %v\n%s", err, out)
+	}
+	if out, err = cli("certs", "issue", "bob@new.example"); err != nil {
+		t.Errorf("certs issue bob@new.example after recertify: %v\n%s", err, out)
+	}
+	out, err = cli("ca", "cert", "--fingerprint")
+	if err != nil || strings.TrimSpace(out) == "SHA256 Fingerprint="+want {
+		t.Errorf("fingerprint unchanged after recertify: %q (%v)", out, err)
+	}
+
+	// config check never opens another user's store (SQLite would leave
+	// files the daemon's user cannot open).
+	if os.Geteuid() == 0 {
+		db := filepath.Join(dir, "state", "mailseal.db")
+		if err := os.Chown(db, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		out, err = cli("config", "check")
+		if err != nil || !strings.Contains(out, "warning: the CA was not checked: "+db+" belongs to user id 65534") {
+			t.Errorf("config check on another user's store: %v\n%s", err, out)
+		}
+	}
 }

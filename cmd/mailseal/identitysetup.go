@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/config"
@@ -33,6 +35,14 @@ func logIdentitySetup(cfg *config.Config, mgr *certs.Manager, log *slog.Logger) 
 	}
 }
 
+// logCADomainWarnings repeats, after a reload, what the CA does not cover
+// of internal_domains: a domain added by the reload gets no certificates.
+func logCADomainWarnings(cfg *config.Config, mgr *certs.Manager, log *slog.Logger) {
+	for _, w := range mgr.CAWarnings(cfg.InternalDomains) {
+		log.Warn("ca: " + w)
+	}
+}
+
 // checkWarnings are the warnings `config check` prints. It opens the store
 // only when one exists, so that checking a config never creates state.
 func checkWarnings(ctx context.Context, cfg *config.Config) []string {
@@ -40,8 +50,14 @@ func checkWarnings(ctx context.Context, cfg *config.Config) []string {
 	if db == "" {
 		db = filepath.Join(cfg.StateDir, "mailseal.db")
 	}
-	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Stat(db)
+	if errors.Is(err, fs.ErrNotExist) {
 		return caWarnings(cfg, nil)
+	}
+	// Opening the store as another user (root) could leave SQLite's -wal
+	// and -shm files owned by that user, which the daemon then cannot open.
+	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && int(st.Uid) != os.Geteuid() {
+		return append(caWarnings(cfg, nil), fmt.Sprintf("the CA was not checked: %s belongs to user id %d; run `mailseal config check` as that user", db, st.Uid))
 	}
 	quiet := newLogger(&config.Config{Log: config.LogConfig{Level: "error", Format: cfg.Log.Format}})
 	mgr, err := openCerts(ctx, cfg, quiet, nil)

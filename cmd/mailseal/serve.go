@@ -181,6 +181,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
 				cfg = reload(cfg, proc, metrics, log)
+				logCADomainWarnings(cfg, mgr, log)
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String(), "in_flight", srv.InFlight())
