@@ -3,6 +3,8 @@ package smime
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha1"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,8 +243,42 @@ func TestEncryptGpgsmDecrypt(t *testing.T) {
 			if !bytes.Equal(got, content) {
 				t.Fatalf("gpgsm output differs: %d octets, want %d", len(got), len(content))
 			}
+
+			// And the reverse: what gpgsm encrypts, Decrypt reads.
+			trust := sha1Colon(p.root.Raw) + " S relax\n"
+			if err := os.WriteFile(filepath.Join(home, "trustlist.txt"), []byte(trust), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			in := filepath.Join(home, "content")
+			os.WriteFile(in, content, 0o600)
+			p7m := filepath.Join(home, "gpgsm.p7m")
+			if res, err := gpgsm("", "--output", p7m, "--recipient", k.cert.EmailAddresses[0], "--encrypt", in); err != nil {
+				t.Fatalf("gpgsm --encrypt: %v\n%s", err, res)
+			}
+			der2, err := os.ReadFile(p7m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := Decrypt(der2, k.cert, k.key)
+			if err != nil {
+				t.Fatalf("Decrypt of gpgsm's message: %v", err)
+			}
+			if !bytes.Equal(dec.Content, content) {
+				t.Fatalf("gpgsm message decrypts to %d octets, want %d", len(dec.Content), len(content))
+			}
+			t.Logf("gpgsm encrypted with %s", dec.Cipher)
 		})
 	}
+}
+
+// sha1Colon is a certificate fingerprint as gpgsm's trustlist.txt wants it.
+func sha1Colon(der []byte) string {
+	h := sha1.Sum(der)
+	parts := make([]string, len(h))
+	for i, b := range h {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
 }
 
 // dumpText drops the hex lines of an openssl dump.
