@@ -101,8 +101,8 @@ const (
 // among the recipients. A certificate listed twice gets one
 // RecipientInfo.
 //
-// Encrypt never panics; errors wrap ErrRecipient, ErrNoRecipients or
-// ErrInternal where they apply.
+// Encrypt never panics; errors wrap ErrRecipient, ErrNoRecipients,
+// ErrTooLarge or ErrInternal where they apply.
 func Encrypt(entity []byte, recipients []Recipient, opts EncryptOptions) (*Encrypted, error) {
 	return encryptParts([][]byte{entity}, recipients, opts)
 }
@@ -156,6 +156,9 @@ func encryptParts(parts [][]byte, recipients []Recipient, opts EncryptOptions) (
 	n := 0
 	for _, p := range parts {
 		n += len(p)
+	}
+	if n > maxEncryptSize {
+		return nil, fmt.Errorf("%w: %d octets to encrypt, at most %d", ErrTooLarge, n, maxEncryptSize)
 	}
 	var (
 		contentType = oidEnvelopedData
@@ -243,6 +246,10 @@ func encryptParts(parts [][]byte, recipients []Recipient, opts EncryptOptions) (
 }
 
 const gcmTagSize = 16
+
+// maxEncryptSize keeps every DER length within four octets (and far above
+// any mail size limit).
+const maxEncryptSize = 1<<31 - 1<<20
 
 // base64LinesLen is the length of encodeLines' output for n octets.
 func base64LinesLen(n int) int {
