@@ -70,6 +70,7 @@ func TestEncryptOpenSSLDecrypt(t *testing.T) {
 		{"gcm-ecdh-p256", AES256GCM, "p256", 0, true, []string{"dhSinglePass-stdDH-sha256kdf-scheme", "aes-256-gcm"}},
 		{"cbc-ecdh-p384", AES256CBC, "p384", 0, true, []string{"dhSinglePass-stdDH-sha384kdf-scheme"}},
 		{"gcm-ecdh-p384", AES256GCM, "p384", 0, false, []string{"dhSinglePass-stdDH-sha384kdf-scheme", "aes-256-gcm"}},
+		{"gcm-ecdh-p521", AES256GCM, "p521", 0, false, []string{"dhSinglePass-stdDH-sha512kdf-scheme", "aes-256-gcm"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,6 +151,7 @@ func TestDecryptOpenSSLEncrypted(t *testing.T) {
 		{"ecdh-p384-gcm-ski", "p384", []string{"-aes-256-gcm", "-keyid"}, "aes256-gcm"},
 		{"ber-stream-cbc", "rsa2048", []string{"-aes256", "-stream"}, "aes256-cbc"},
 		{"ber-stream-gcm-ecdh", "p384", []string{"-aes-256-gcm", "-stream"}, "aes256-gcm"},
+		{"ecdh-p521-sha512kdf", "p521", []string{"-aes-192-gcm", "-keyopt", "ecdh_kdf_md:sha512"}, "aes192-gcm"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
