@@ -146,6 +146,8 @@ func TestDecryptOpenSSLEncrypted(t *testing.T) {
 		{"gcm128-rsa-ski", "rsa3072", []string{"-aes-128-gcm", "-keyid"}, "aes128-gcm"},
 		{"oaep-sha256", "rsa2048", []string{"-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"}, "aes256-cbc"},
 		{"oaep-sha1", "rsa3072", []string{"-aes-256-gcm", "-keyopt", "rsa_padding_mode:oaep"}, "aes256-gcm"},
+		{"oaep-sha384-mgf1-sha1-label", "rsa2048", []string{"-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha384",
+			"-keyopt", "rsa_mgf1_md:sha1", "-keyopt", "rsa_oaep_label:6d61696c7365616c"}, "aes256-cbc"},
 		{"ecdh-p256", "p256", []string{"-aes256"}, "aes256-cbc"},
 		{"ecdh-p256-sha256kdf", "p256", []string{"-aes256", "-keyopt", "ecdh_kdf_md:sha256"}, "aes256-cbc"},
 		{"ecdh-p384-gcm-ski", "p384", []string{"-aes-256-gcm", "-keyid"}, "aes256-gcm"},
