@@ -124,6 +124,11 @@ func definite(b []byte, start, n int, e berElem) (berElem, []byte, error) {
 	return e, b[start+n:], nil
 }
 
+// maxChildren bounds the elements of one SEQUENCE or SET (recipients,
+// attributes, capabilities), so crafted input cannot make us decode
+// millions of them.
+const maxChildren = 4096
+
 // children decodes the elements inside a constructed element.
 func children(e berElem) ([]berElem, error) {
 	if !e.compound {
@@ -131,6 +136,9 @@ func children(e berElem) ([]berElem, error) {
 	}
 	var out []berElem
 	for rest := e.content; len(rest) > 0; {
+		if len(out) == maxChildren {
+			return nil, fmt.Errorf("%w: more than %d elements", errBER, maxChildren)
+		}
 		var c berElem
 		var err error
 		if c, rest, err = readElem(rest, 1); err != nil {
@@ -185,12 +193,15 @@ func joinOctets(e berElem, depth int) ([]byte, error) {
 	if depth > 8 {
 		return nil, fmt.Errorf("%w: OCTET STRING segments nested too deep", errBER)
 	}
-	c, err := children(e)
-	if err != nil {
-		return nil, err
-	}
+	// Walk the segments in place: a crafted message of millions of empty
+	// segments must not become millions of decoded elements.
 	var out []byte
-	for _, s := range c {
+	for rest := e.content; len(rest) > 0; {
+		var s berElem
+		var err error
+		if s, rest, err = readElem(rest, 1); err != nil {
+			return nil, err
+		}
 		if !s.is(classUniversal, asn1.TagOctetString) {
 			return nil, fmt.Errorf("%w: OCTET STRING segment of another type", errBER)
 		}

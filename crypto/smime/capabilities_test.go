@@ -149,3 +149,14 @@ func TestParseSignerCapabilities(t *testing.T) {
 		t.Error("capabilities accepted as SignedData")
 	}
 }
+
+func TestNames(t *testing.T) {
+	for got, want := range map[string]string{
+		AES256CBC.String(): "aes256-cbc", AES256GCM.String(): "aes256-gcm", Cipher(9).String(): "Cipher(9)",
+		PKCS1v15.String(): "rsa-pkcs1v15", OAEPSHA256.String(): "rsa-oaep-sha256", KeyTransport(5).String(): "KeyTransport(5)",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}

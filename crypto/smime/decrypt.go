@@ -34,6 +34,9 @@ var (
 	// ErrUnsupported means an algorithm we do not implement (3DES, RC2,
 	// password or KEK recipients, ...).
 	ErrUnsupported = errors.New("smime: unsupported encryption")
+	// ErrKeyType means the private key does not suit the recipient info
+	// for its certificate (an EC key for key transport, or the reverse).
+	ErrKeyType = errors.New("smime: private key of the wrong type")
 )
 
 // Decrypt decrypts the DER or BER of a CMS EnvelopedData (RFC 5652) or
@@ -47,7 +50,7 @@ var (
 // Contents are AES-128/192/256 in CBC or GCM mode.
 //
 // Decrypt never panics. Errors wrap ErrMalformed, ErrNotForUs,
-// ErrDecrypt or ErrUnsupported. A wrong PKCS #1 v1.5 key block is not
+// ErrDecrypt, ErrUnsupported, ErrKeyType or (a recovered bug) ErrInternal. A wrong PKCS #1 v1.5 key block is not
 // reported as such (implicit rejection: decryption goes on with a random
 // key and fails at the padding or tag), so no padding oracle arises.
 func Decrypt(der []byte, cert *x509.Certificate, key any) (dec *Decrypted, err error) {

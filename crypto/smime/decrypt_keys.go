@@ -78,10 +78,10 @@ func (env *envelope) keyTrans(ri berElem, cert *x509.Certificate, key any) (cek 
 	}
 	dec, isDecrypter := key.(crypto.Decrypter)
 	if !isDecrypter {
-		return nil, true, fmt.Errorf("smime: decrypt: key transport needs an RSA crypto.Decrypter, have %T", key)
+		return nil, true, fmt.Errorf("smime: decrypt: %w: key transport needs an RSA crypto.Decrypter, have %T", ErrKeyType, key)
 	}
 	if _, isRSA := dec.Public().(*rsa.PublicKey); !isRSA {
-		return nil, true, fmt.Errorf("smime: decrypt: key transport needs an RSA key, have %T", dec.Public())
+		return nil, true, fmt.Errorf("smime: decrypt: %w: key transport needs an RSA key, have %T", ErrKeyType, dec.Public())
 	}
 	switch {
 	case alg.oid.Equal(oidRSAEncryption):
@@ -198,9 +198,13 @@ func ecdhPrivate(key any) (*ecdh.PrivateKey, error) {
 	case *ecdh.PrivateKey:
 		return k, nil
 	case *ecdsa.PrivateKey:
-		return k.ECDH()
+		p, err := k.ECDH()
+		if err != nil {
+			return nil, fmt.Errorf("smime: decrypt: %w: %v", ErrKeyType, err)
+		}
+		return p, nil
 	}
-	return nil, fmt.Errorf("smime: decrypt: key agreement needs an *ecdsa.PrivateKey or *ecdh.PrivateKey, have %T", key)
+	return nil, fmt.Errorf("smime: decrypt: %w: key agreement needs an *ecdsa.PrivateKey or *ecdh.PrivateKey, have %T", ErrKeyType, key)
 }
 
 // keyAgree handles a KeyAgreeRecipientInfo (RFC 5652 6.2.2, RFC 5753

@@ -3,6 +3,8 @@ package smime
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha1"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,6 +70,7 @@ func TestEncryptOpenSSLDecrypt(t *testing.T) {
 		{"gcm-ecdh-p256", AES256GCM, "p256", 0, true, []string{"dhSinglePass-stdDH-sha256kdf-scheme", "aes-256-gcm"}},
 		{"cbc-ecdh-p384", AES256CBC, "p384", 0, true, []string{"dhSinglePass-stdDH-sha384kdf-scheme"}},
 		{"gcm-ecdh-p384", AES256GCM, "p384", 0, false, []string{"dhSinglePass-stdDH-sha384kdf-scheme", "aes-256-gcm"}},
+		{"gcm-ecdh-p521", AES256GCM, "p521", 0, false, []string{"dhSinglePass-stdDH-sha512kdf-scheme", "aes-256-gcm"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -143,11 +146,14 @@ func TestDecryptOpenSSLEncrypted(t *testing.T) {
 		{"gcm128-rsa-ski", "rsa3072", []string{"-aes-128-gcm", "-keyid"}, "aes128-gcm"},
 		{"oaep-sha256", "rsa2048", []string{"-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"}, "aes256-cbc"},
 		{"oaep-sha1", "rsa3072", []string{"-aes-256-gcm", "-keyopt", "rsa_padding_mode:oaep"}, "aes256-gcm"},
+		{"oaep-sha384-mgf1-sha1-label", "rsa2048", []string{"-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha384",
+			"-keyopt", "rsa_mgf1_md:sha1", "-keyopt", "rsa_oaep_label:6d61696c7365616c"}, "aes256-cbc"},
 		{"ecdh-p256", "p256", []string{"-aes256"}, "aes256-cbc"},
 		{"ecdh-p256-sha256kdf", "p256", []string{"-aes256", "-keyopt", "ecdh_kdf_md:sha256"}, "aes256-cbc"},
 		{"ecdh-p384-gcm-ski", "p384", []string{"-aes-256-gcm", "-keyid"}, "aes256-gcm"},
 		{"ber-stream-cbc", "rsa2048", []string{"-aes256", "-stream"}, "aes256-cbc"},
 		{"ber-stream-gcm-ecdh", "p384", []string{"-aes-256-gcm", "-stream"}, "aes256-gcm"},
+		{"ecdh-p521-sha512kdf", "p521", []string{"-aes-192-gcm", "-keyopt", "ecdh_kdf_md:sha512"}, "aes192-gcm"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,8 +247,42 @@ func TestEncryptGpgsmDecrypt(t *testing.T) {
 			if !bytes.Equal(got, content) {
 				t.Fatalf("gpgsm output differs: %d octets, want %d", len(got), len(content))
 			}
+
+			// And the reverse: what gpgsm encrypts, Decrypt reads.
+			trust := sha1Colon(p.root.Raw) + " S relax\n"
+			if err := os.WriteFile(filepath.Join(home, "trustlist.txt"), []byte(trust), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			in := filepath.Join(home, "content")
+			os.WriteFile(in, content, 0o600)
+			p7m := filepath.Join(home, "gpgsm.p7m")
+			if res, err := gpgsm("", "--output", p7m, "--recipient", k.cert.EmailAddresses[0], "--encrypt", in); err != nil {
+				t.Fatalf("gpgsm --encrypt: %v\n%s", err, res)
+			}
+			der2, err := os.ReadFile(p7m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec, err := Decrypt(der2, k.cert, k.key)
+			if err != nil {
+				t.Fatalf("Decrypt of gpgsm's message: %v", err)
+			}
+			if !bytes.Equal(dec.Content, content) {
+				t.Fatalf("gpgsm message decrypts to %d octets, want %d", len(dec.Content), len(content))
+			}
+			t.Logf("gpgsm encrypted with %s", dec.Cipher)
 		})
 	}
+}
+
+// sha1Colon is a certificate fingerprint as gpgsm's trustlist.txt wants it.
+func sha1Colon(der []byte) string {
+	h := sha1.Sum(der)
+	parts := make([]string, len(h))
+	for i, b := range h {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
 }
 
 // dumpText drops the hex lines of an openssl dump.

@@ -26,9 +26,9 @@ var (
 	encKeys map[string]encKey
 )
 
-// recipientKeys returns RSA-2048, RSA-3072, EC P-256 and EC P-384
-// recipients ("rsa2048", "rsa3072", "p256", "p384"), all with subject key
-// identifiers.
+// recipientKeys returns RSA-2048, RSA-3072, EC P-256, P-384 and P-521
+// recipients ("rsa2048", "rsa3072", "p256", "p384", "p521"), all with
+// subject key identifiers.
 func recipientKeys(t testing.TB) map[string]encKey {
 	t.Helper()
 	p := getPKI(t)
@@ -49,6 +49,7 @@ func recipientKeys(t testing.TB) map[string]encKey {
 		add("rsa3072", p.rsaKey, x509.KeyUsageKeyEncipherment)
 		add("p256", ecKey(t, elliptic.P256()), x509.KeyUsageKeyAgreement)
 		add("p384", ecKey(t, elliptic.P384()), x509.KeyUsageKeyAgreement)
+		add("p521", ecKey(t, elliptic.P521()), x509.KeyUsageKeyAgreement)
 		encKeys = m
 	})
 	if encKeys == nil {

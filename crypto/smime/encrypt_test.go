@@ -225,7 +225,7 @@ func TestDecryptErrors(t *testing.T) {
 	}
 	// An EC key cannot open an RSA recipient info, even when the
 	// certificate matches: a usage error, not a decryption failure.
-	if _, err := Decrypt(cbc, keys["rsa2048"].cert, keys["p256"].key); err == nil || errors.Is(err, ErrDecrypt) {
+	if _, err := Decrypt(cbc, keys["rsa2048"].cert, keys["p256"].key); !errors.Is(err, ErrKeyType) {
 		t.Errorf("EC key for RSA recipient: %v", err)
 	}
 }
@@ -301,7 +301,7 @@ func TestDecryptKeyTypes(t *testing.T) {
 	if dec, err := Decrypt(der, keys["p256"].cert, ecdhKey); err != nil || string(dec.Content) != "x" {
 		t.Errorf("*ecdh.PrivateKey: %v", err)
 	}
-	if _, err := Decrypt(der, keys["p256"].cert, keys["rsa2048"].key.(*rsa.PrivateKey)); err == nil {
+	if _, err := Decrypt(der, keys["p256"].cert, keys["rsa2048"].key.(*rsa.PrivateKey)); !errors.Is(err, ErrKeyType) {
 		t.Error("RSA key for an ECDH recipient accepted")
 	}
 	if _, err := Decrypt(der, nil, ec); err == nil {

@@ -30,6 +30,17 @@ const (
 	OAEPSHA256
 )
 
+// String names the key transport for logs.
+func (k KeyTransport) String() string {
+	switch k {
+	case PKCS1v15:
+		return "rsa-pkcs1v15"
+	case OAEPSHA256:
+		return "rsa-oaep-sha256"
+	}
+	return fmt.Sprintf("KeyTransport(%d)", int(k))
+}
+
 // Recipient is one certificate to encrypt to.
 type Recipient struct {
 	// Cert is the recipient's certificate: RSA of at least 2048 bits, or

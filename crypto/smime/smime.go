@@ -4,6 +4,26 @@
 // signed part is made 7-bit clean first (see package mimecanon) so that no
 // relay can change the signed bytes.
 //
+// It also encrypts (RFC 8551 3.3, 3.4: sign first, then encrypt): Encrypt
+// and EncryptSigned turn a MIME entity into application/pkcs7-mime, an
+// EnvelopedData with AES-256-CBC (the default, read by every client) or an
+// AuthEnvelopedData with AES-256-GCM (S/MIME 4.0). RSA recipients get the
+// content key by PKCS #1 v1.5 or RSA-OAEP-SHA-256 key transport, EC
+// recipients by ephemeral-static ECDH (RFC 5753). ChooseCipher applies the
+// smime_cipher setting to what recipients announced in SMIMECapabilities
+// (ParseSignerCapabilities reads those from a signature). Decrypt reads
+// all of these forms, and BER from other clients, for the inbound path.
+// The CMS encoding is our own (smallstep/pkcs7 cannot encrypt in these
+// ways); see docs/architecture.md.
+//
+// A typical outbound use:
+//
+//	signed, err := signer.Sign(fields, body)
+//	cipher, err := smime.ChooseCipher(setting, capsOfEachRecipient)
+//	enc, err := smime.EncryptSigned(signed, recipients /* + the sender's own certificate */,
+//		smime.EncryptOptions{Cipher: cipher})
+//	// replace the Content-* fields by enc.Header(), the body by enc.Body
+//
 // The package knows nothing of milters or policy: callers hand in the
 // content header fields and the body of a message and get the replacement
 // Content-Type value and body back.

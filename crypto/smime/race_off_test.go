@@ -1,0 +1,5 @@
+//go:build !race
+
+package smime
+
+const raceEnabled = false
