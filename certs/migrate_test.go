@@ -70,17 +70,18 @@ func TestMigrationStepsApplyInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	next := sqliteMigrations[len(sqliteMigrations)-1].version + 1
 	steps := append(append([]migration{}, sqliteMigrations...),
-		migration{version: 2, name: "extra", sql: []string{`CREATE TABLE extra (x INTEGER)`}})
+		migration{version: next, name: "extra", sql: []string{`CREATE TABLE extra (x INTEGER)`}})
 	for range 2 {
 		if err := migrate(ctx, s.db, steps, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := s.db.Exec(`INSERT INTO extra (x) VALUES (1)`); err != nil {
-		t.Fatalf("step 2 not applied: %v", err)
+		t.Fatalf("step %d not applied: %v", next, err)
 	}
-	bad := append(append([]migration{}, steps...), migration{version: 3, name: "bad", sql: []string{`CREATE TABLE y (a)`, `SYNTAX ERROR`}})
+	bad := append(append([]migration{}, steps...), migration{version: next + 1, name: "bad", sql: []string{`CREATE TABLE y (a)`, `SYNTAX ERROR`}})
 	if err := migrate(ctx, s.db, bad, time.Now()); err == nil {
 		t.Fatal("bad migration succeeded")
 	}

@@ -42,6 +42,9 @@ type Store interface {
 	// NextCounter increments and returns the named counter (first value 1).
 	NextCounter(ctx context.Context, name string) (int64, error)
 
+	// PGPKeyStore keeps internal users' own OpenPGP keys.
+	PGPKeyStore
+
 	Close() error
 }
 
