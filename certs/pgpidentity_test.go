@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,6 +188,10 @@ func TestPGPIdentityConcurrentFirstCallsIssueOnce(t *testing.T) {
 		}
 		wg.Go(func() {
 			id, iss, err := m.PGPIdentity(ctx, "carol@corp.example")
+			if err == nil {
+				// The shared Entity signs from many goroutines at once (-race).
+				err = openpgp.ArmoredDetachSign(io.Discard, id.Entity, strings.NewReader("x"), (&pgpTestConfig{now: clock.Now()}).packet())
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
