@@ -227,6 +227,7 @@ func TestImportCertificateFormats(t *testing.T) {
 		{"DER", leaf1.Raw, 1, 0, ""},
 		{"PEM with two certificates and a CA", pemCerts(leaf1, ca, leaf2), 2, 1, ""},
 		{"PEM CA only", pemCerts(ca), 0, 1, "no recipient certificate"},
+		{"same certificate twice", pemCerts(leaf1, leaf1), 1, 0, ""},
 		{"garbage", []byte("hello"), 0, 0, "neither PEM nor a DER certificate"},
 		{"PEM without certificates", []byte("-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n"), 0, 0, "no CERTIFICATE"},
 		{"broken PEM certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0, 0, "PEM block 1"},
