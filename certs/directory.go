@@ -95,7 +95,8 @@ func (m *Manager) Directory() *Directory { return NewDirectory(m.store, m.opts.N
 func (d *Directory) SMIMECertificate(ctx context.Context, addr string) (*x509.Certificate, *PartnerCert, error) {
 	norm, err := NormalizeAddress(addr)
 	if err != nil {
-		return nil, nil, err
+		// No key can name an address that does not normalise.
+		return nil, nil, fmt.Errorf("certs: no S/MIME certificate for %q: %w", addr, ErrNotFound)
 	}
 	recs, err := d.store.PartnerCerts(ctx, norm)
 	if err != nil {
@@ -118,7 +119,7 @@ func (d *Directory) SMIMECertificate(ctx context.Context, addr string) (*x509.Ce
 func (d *Directory) PGPKey(ctx context.Context, addr string) (*openpgp.Entity, *PartnerPGPKey, error) {
 	norm, err := NormalizeAddress(addr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("certs: no OpenPGP key for %q: %w", addr, ErrNotFound)
 	}
 	recs, err := d.store.PartnerPGPKeys(ctx, norm)
 	if err != nil {
@@ -140,8 +141,9 @@ func (d *Directory) PGPKey(ctx context.Context, addr string) (*openpgp.Entity, *
 }
 
 // Availability tells which kinds of key the directory has for addr now; it
-// is what the policy engine calls KeyAvailability. A store failure is
-// returned (temporary), so that the caller answers 4xx rather than guessing.
+// is what the policy engine calls KeyAvailability. An address that cannot be
+// normalised has no key. A store failure is returned (temporary), so that
+// the caller answers 4xx rather than guessing.
 func (d *Directory) Availability(ctx context.Context, addr string) (smime, pgp bool, err error) {
 	if _, _, err := d.SMIMECertificate(ctx, addr); err == nil {
 		smime = true

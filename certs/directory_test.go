@@ -227,6 +227,7 @@ func TestImportCertificateFormats(t *testing.T) {
 		{"DER", leaf1.Raw, 1, 0, ""},
 		{"PEM with two certificates and a CA", pemCerts(leaf1, ca, leaf2), 2, 1, ""},
 		{"PEM CA only", pemCerts(ca), 0, 1, "no recipient certificate"},
+		{"same certificate twice", pemCerts(leaf1, leaf1), 1, 0, ""},
 		{"garbage", []byte("hello"), 0, 0, "neither PEM nor a DER certificate"},
 		{"PEM without certificates", []byte("-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n"), 0, 0, "no CERTIFICATE"},
 		{"broken PEM certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0, 0, "PEM block 1"},
@@ -303,6 +304,9 @@ func TestSMIMELookup(t *testing.T) {
 	}
 	if s, p, err := d.Availability(ctx, "bob@partner.example"); err != nil || !s || p {
 		t.Errorf("Availability = %v, %v, %v; want S/MIME only", s, p, err)
+	}
+	if s, p, err := d.Availability(ctx, "bob@bad_domain!.example"); err != nil || s || p {
+		t.Errorf("Availability of an invalid address = %v, %v, %v; want no keys, no error", s, p, err)
 	}
 	// Removing by address takes both away; re-import brings one back.
 	fps, err := d.RemoveCertificates(ctx, "bob@PARTNER.example")
@@ -389,4 +393,20 @@ func FuzzNormalizeAddress(f *testing.F) {
 			t.Fatalf("NormalizeAddress(%q) = %q, again %q, %v", s, n, again, err)
 		}
 	})
+}
+
+// brokenStore fails every partner lookup, like a database that went away.
+type brokenStore struct{ *SQLiteStore }
+
+func (brokenStore) PartnerCerts(context.Context, string) ([]*PartnerCert, error) {
+	return nil, errors.New("certs: partner certificates: disk I/O error")
+}
+
+func TestAvailabilityStoreErrorIsTemporary(t *testing.T) {
+	_, s := testDirectory(t, newFakeClock())
+	d := NewDirectory(brokenStore{s}, newFakeClock().Now)
+	smime, pgp, err := d.Availability(context.Background(), "bob@partner.example")
+	if err == nil || !IsTemporary(err) || smime || pgp {
+		t.Errorf("Availability = %v, %v, %v; want a temporary error", smime, pgp, err)
+	}
 }

@@ -135,8 +135,13 @@ func (d *Directory) ImportPGPKeys(ctx context.Context, name string, data []byte,
 		return res, nil
 	}
 	now := d.now()
+	seen := map[string]bool{}
 	for _, e := range list {
 		fp := partnerPGPFingerprint(e)
+		if seen[fp] {
+			continue // the same key twice in one file
+		}
+		seen[fp] = true
 		item := "key " + fp
 		rec, err := pgpRecord(e, now)
 		if err != nil {

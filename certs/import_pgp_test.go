@@ -105,6 +105,7 @@ func TestImportPGPKeyChecks(t *testing.T) {
 		{"curve25519 binary", pgpPublic(t, false, good), []string{partnerPGPFingerprint(good)}, ""},
 		{"curve25519 armored", pgpPublic(t, true, good), []string{partnerPGPFingerprint(good)}, ""},
 		{"two keys in one armor block", pgpPublic(t, true, good, rsa), []string{partnerPGPFingerprint(good), partnerPGPFingerprint(rsa)}, ""},
+		{"same key twice", pgpPublic(t, false, good, good), []string{partnerPGPFingerprint(good)}, ""},
 		{"two armor blocks", append(pgpPublic(t, true, good), pgpPublic(t, true, rsa)...), []string{partnerPGPFingerprint(good), partnerPGPFingerprint(rsa)}, ""},
 		{"rsa-1024 refused", pgpPublic(t, false, makePGPEntity(t, pgpSpec{email: "w@partner.example", algo: packet.PubKeyAlgoRSA, rsaBits: 1024})), nil, "1024 bits"},
 		{"expired", pgpPublic(t, false, makePGPEntity(t, pgpSpec{email: "x@partner.example", created: now.Add(-48 * time.Hour), lifetime: time.Hour})), nil, "expired on"},

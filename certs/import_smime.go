@@ -179,7 +179,13 @@ func (d *Directory) ImportCertificates(ctx context.Context, name string, data []
 	}
 	now := d.now()
 	recipients := 0
+	seen := map[string]bool{}
 	for _, c := range list {
+		fp := certFingerprint(c)
+		if seen[fp] {
+			continue // the same certificate twice in one file
+		}
+		seen[fp] = true
 		subject := c.Subject.String()
 		if isCACert(c) {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: skipped CA certificate %q (not a recipient certificate)", name, subject))
@@ -191,7 +197,7 @@ func (d *Directory) ImportCertificates(ctx context.Context, name string, data []
 			continue
 		}
 		rec := &PartnerCert{
-			Fingerprint: certFingerprint(c),
+			Fingerprint: fp,
 			CertDER:     c.Raw,
 			Emails:      certAddresses(c),
 			Subject:     subject,

@@ -39,6 +39,7 @@ type Manager struct {
 	idMu    sync.Mutex
 	cache   map[string]*Identity // email → last identity handed out
 	current map[string]current   // email → the store's recent answer (currentTTL)
+	pgp     pgpState             // the same for internal users' OpenPGP keys
 
 	crl crlCache
 

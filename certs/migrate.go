@@ -49,6 +49,20 @@ var sqliteMigrations = []migration{
 			value INTEGER NOT NULL
 		)`,
 	}},
+	{version: 2, name: "internal users' OpenPGP keys", sql: []string{
+		`CREATE TABLE user_pgp_keys (
+			id             INTEGER PRIMARY KEY AUTOINCREMENT,
+			email          TEXT NOT NULL,
+			fingerprint    TEXT NOT NULL UNIQUE,
+			key_type       TEXT NOT NULL,
+			public_armored TEXT NOT NULL,
+			private_sealed BLOB NOT NULL,
+			created_at     INTEGER NOT NULL,
+			expires_at     INTEGER NOT NULL,
+			revoked_at     INTEGER
+		)`,
+		`CREATE INDEX user_pgp_keys_email_id ON user_pgp_keys (email, id)`,
+	}},
 	// Partner key directory: addresses in their own tables so that a lookup
 	// by address is an index scan in SQLite and PostgreSQL alike. (Version 2
 	// is the internal users' OpenPGP keys, built alongside.)

@@ -64,6 +64,9 @@ type Store interface {
 	// RemovePartnerPGPKey marks a partner OpenPGP key removed, like RemovePartnerCert.
 	RemovePartnerPGPKey(ctx context.Context, fingerprint string, at time.Time) error
 
+	// PGPKeyStore keeps internal users' own OpenPGP keys.
+	PGPKeyStore
+
 	Close() error
 }
 

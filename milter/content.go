@@ -18,8 +18,9 @@ type original struct {
 	kept       []Header // headers without our forged verdicts
 	authservID string
 	signer     string
-	subject    *HeaderChange // subject with the confidential tag removed, if any
-	digest     []byte        // SHA-256 of the body, once computed
+	subject    *HeaderChange    // subject with the confidential tag removed, if any
+	digest     []byte           // SHA-256 of the body, once computed
+	prot       *treat.Protected // the content with protected headers, once built
 }
 
 // content is one group's version of the message, as edits to the original:
@@ -45,7 +46,10 @@ func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*c
 	case policy.TreatSign:
 		reply, err := p.sign(ctx, m, c)
 		return c, reply, err
-	case policy.TreatPDF, policy.TreatEncryptSMIME, policy.TreatEncryptPGP:
+	case policy.TreatEncryptSMIME, policy.TreatEncryptPGP:
+		reply, err := p.encrypt(ctx, m, g, c)
+		return c, reply, err
+	case policy.TreatPDF:
 		text := fmt.Sprintf("<%s> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet", g.Recipients[0])
 		if n := len(g.Recipients) - 1; n > 0 {
 			text += fmt.Sprintf(" (and %d more recipient(s) refused for the same reason)", n)

@@ -47,6 +47,8 @@ type Processor struct {
 	faults   func(CopyStep, []string) error // WithCopyFault; nil in production
 	copies   atomic.Pointer[CopyLedger]     // durable ledger, when set
 	signers  sync.Map                       // email → *smime.Signer for its current certificate
+	keys     atomic.Pointer[keySources]     // SetKeys: partner directory, senders' OpenPGP keys
+	pgpKeys  pgpKeyCache                    // fingerprint → *pgpmime.PrivateKey
 	log      *slog.Logger
 }
 
@@ -82,7 +84,16 @@ func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string)
 		p.log.Info("recipient refused", "queue_id", tx.QueueID, "from", tx.From, "rcpt", rcpt, "direction", policy.DirectionUnauthorised, "auth", tx.AuthUser, "rule", rej.Rule, "reply", rej.Text)
 		return Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}
 	}
-	rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, policy.KeyAvailability{})
+	var avail policy.KeyAvailability
+	if dir == policy.Outbound {
+		keys, err := p.keyAvailability(ctx, []string{rcpt})
+		if err != nil {
+			p.log.Warn("recipient tempfailed: key directory lookup failed", "queue_id", tx.QueueID, "rcpt", rcpt, "err", err)
+			return TempFail("4.7.1", "the recipient's keys could not be looked up right now; please try again later")
+		}
+		avail = keys[policy.KeyOf(rcpt)]
+	}
+	rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, avail)
 	if rej == nil && dir == policy.Inbound {
 		// An inbound require_tls rule depends on sender, recipient and the
 		// connection only: refuse before the client sends the data.
@@ -127,7 +138,15 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 		return p.refuse(tx, res, Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}, "policy.unauthorised_internal: "+plan.Reason)
 	}
 
+	var keys map[string]policy.KeyAvailability
+	if plan.Direction == policy.Outbound {
+		var err error
+		if keys, err = p.keyAvailability(ctx, tx.Rcpts); err != nil {
+			return p.fail(tx, res, TempFail("4.7.1", "Recipient keys could not be looked up right now; please try again later"), err)
+		}
+	}
 	ev := set.Engine.Evaluate(policy.Input{
+		Keys:            keys,
 		Direction:       plan.Direction,
 		Sender:          tx.From,
 		Recipients:      recipients(tx.Rcpts, kept),

@@ -27,8 +27,15 @@ type Recipient struct {
 	Bcc     bool
 }
 
-// KeyAvailability says which recipient keys the directory knows.
-type KeyAvailability struct{ SMIME, PGP bool }
+// KeyAvailability says which recipient keys the directory knows. The
+// descriptions (fingerprint, provenance) are for explanations only.
+type KeyAvailability struct {
+	SMIME, PGP         bool
+	SMIMEKey, PGPKeyID string
+}
+
+// KeyOf is the key of Input.Keys for a recipient address as RCPT gave it.
+func KeyOf(addr string) string { return normAddress(addr) }
 
 // Treatment is what happens to the copy one recipient gets.
 type Treatment int

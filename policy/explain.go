@@ -52,6 +52,14 @@ func (e *Engine) Explain(in Input) string {
 		}
 		if d.Treatment == TreatEncryptSMIME {
 			reason += "; " + d.SMIME.String()
+			if k := in.Keys[KeyOf(d.Recipient)].SMIMEKey; k != "" {
+				reason += "; certificate " + k
+			}
+		}
+		if d.Treatment == TreatEncryptPGP {
+			if k := in.Keys[KeyOf(d.Recipient)].PGPKeyID; k != "" {
+				reason += "; key " + k
+			}
 		}
 		fmt.Fprintf(&b, "%s: %s (%s: %s)\n", name, label, source, reason)
 	}

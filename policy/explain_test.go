@@ -57,11 +57,11 @@ func ExampleEngine_Explain() {
 	fmt.Print(e.Explain(Input{
 		Direction: Outbound, Sender: "alice@corp.example", Subject: "Offer", SignerAvailable: true,
 		Recipients: []Recipient{{Address: "bob@partner.example"}},
-		Keys:       map[string]KeyAvailability{"bob@partner.example": {SMIME: true}},
+		Keys:       map[string]KeyAvailability{"bob@partner.example": {SMIME: true, SMIMEKey: "3f2a…9c01 (imported, unverified)"}},
 	}))
 	// Output:
 	// outbound mail from alice@corp.example
 	// confidential: no
-	// bob@partner.example: smime+sign (rule partner-x: encrypt required, S/MIME certificate known; cipher auto, key transport rsa-pkcs1)
+	// bob@partner.example: smime+sign (rule partner-x: encrypt required, S/MIME certificate known; cipher auto, key transport rsa-pkcs1; certificate 3f2a…9c01 (imported, unverified))
 	// copy 1 (smime+sign, kept in place): bob@partner.example
 }

@@ -11,8 +11,10 @@ package treat
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 
+	"github.com/mailseal/mailseal/crypto/protect"
 	"github.com/mailseal/mailseal/crypto/smime"
 )
 
@@ -65,6 +67,15 @@ var ErrMalformed = smime.ErrMalformed
 
 // ErrTooLarge means the message exceeds what a step accepts: permanent.
 var ErrTooLarge = smime.ErrTooLarge
+
+// errMalformed marks a header-protection failure as ErrMalformed, so the
+// milter refuses the message (554) instead of retrying it for days.
+func errMalformed(err error) error {
+	if errors.Is(err, protect.ErrMalformed) && !errors.Is(err, ErrMalformed) {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return err
+}
 
 // IsPermanent reports whether err will recur for the same message, so the
 // message should be refused (5xx) rather than tempfailed.

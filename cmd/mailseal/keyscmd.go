@@ -161,8 +161,9 @@ func listExternal(cmd *cobra.Command, cfgPath func() string) error {
 }
 
 func newKeysCommand(cfgPath func() string) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Import, list and remove partners' OpenPGP public keys"}
+	cmd := &cobra.Command{Use: "keys", Short: "Import, list and remove partners' OpenPGP public keys; export users' own"}
 	cmd.AddCommand(
+		newKeysExportCmd(cfgPath),
 		newImportCommand(cfgPath, "keys", "Import partners' OpenPGP public keys (armored or binary) to encrypt to",
 			(*certs.Directory).ImportPGPKeys),
 		&cobra.Command{

@@ -92,6 +92,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 	}
 	defer copies.Close()
 	proc.SetLedger(copies)
+	proc.SetKeys(mgr.Directory(), mgr)
 	srv := milter.NewServer(proc, milter.Options{
 		ReadTimeout:    cfg.Milter.ReadTimeout,
 		WriteTimeout:   cfg.Milter.WriteTimeout,

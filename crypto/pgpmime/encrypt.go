@@ -96,7 +96,7 @@ func Encrypt(entity []byte, signer *PrivateKey, recipients []*PublicKey) (enc *E
 		return nil, err
 	}
 	var w bytes.Buffer
-	w.Grow(len(entity)/3*4 + len(entity)/32 + 4096)
+	w.Grow(armoredSize(len(entity)))
 	w.WriteString(preamble)
 	w.WriteString(boundary)
 	w.WriteString(versionPart)
@@ -115,8 +115,14 @@ func Encrypt(entity []byte, signer *PrivateKey, recipients []*PublicKey) (enc *E
 	if err != nil {
 		return nil, fmt.Errorf("pgpmime: encrypt: %w", err)
 	}
-	if _, err := pw.Write(entity); err != nil {
-		return nil, fmt.Errorf("pgpmime: encrypt: %w", err)
+	// In chunks: each layer below (partial-length packets, the cipher's
+	// StreamWriter) allocates per write as much as it is handed.
+	for rest := entity; len(rest) > 0; {
+		n := min(len(rest), writeChunk)
+		if _, err := pw.Write(rest[:n]); err != nil {
+			return nil, fmt.Errorf("pgpmime: encrypt: %w", err)
+		}
+		rest = rest[n:]
 	}
 	if err := pw.Close(); err != nil {
 		return nil, fmt.Errorf("pgpmime: encrypt: %w", err)
@@ -133,6 +139,9 @@ func Encrypt(entity []byte, signer *PrivateKey, recipients []*PublicKey) (enc *E
 	}, nil
 }
 
+// writeChunk is how much of the entity is handed to the encryption at once.
+const writeChunk = 64 << 10
+
 const (
 	preamble    = "This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n--"
 	versionPart = "\r\nContent-Type: application/pgp-encrypted\r\n" +
@@ -142,6 +151,17 @@ const (
 		"Content-Description: OpenPGP encrypted message\r\n" +
 		"Content-Disposition: inline; filename=\"encrypted.asc\"\r\n\r\n"
 )
+
+// armoredSize bounds the body Encrypt writes for an entity of n bytes, so
+// the buffer is allocated once: the OpenPGP message (n plus packet
+// headers, session keys and signature: 4 KiB covers RSA-4096 keys for a
+// few recipients, more only costs one regrowth), base64 in lines of 64
+// with CRLF, and the MIME frame.
+func armoredSize(n int) int {
+	bin := n + n/512 + 4096 // partial-length headers: 1 byte per 512 B chunk at least
+	b64 := (bin + 2) / 3 * 4
+	return b64 + b64/64*2 + 1024
+}
 
 // randomBoundary returns a fresh boundary. It contains '_', which ASCII
 // armor (base64, '=', '-', header lines we do not write) never does, so it

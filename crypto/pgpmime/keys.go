@@ -104,6 +104,11 @@ func ParsePublicKey(data []byte, now time.Time) (k *PublicKey, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Secret material handed in by mistake is dropped, not kept around.
+	e.PrivateKey = nil
+	for i := range e.Subkeys {
+		e.Subkeys[i].PrivateKey = nil
+	}
 	return &PublicKey{entity: e, info: describe(e, now)}, nil
 }
 

@@ -195,6 +195,12 @@ func TestParseKeyStates(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !tc.private && strings.Contains(tc.name, "private") {
+				k, _ := ParsePublicKey(tc.data, now)
+				if k.entity.PrivateKey != nil || k.entity.Subkeys[0].PrivateKey != nil {
+					t.Error("secret material kept in a public key")
+				}
+			}
 			if info.Fingerprint != base.gen.Fingerprint {
 				t.Errorf("fingerprint %s, want %s", info.Fingerprint, base.gen.Fingerprint)
 			}
