@@ -241,12 +241,12 @@ import_partner_key() {
 	smime)
 		if [ "$kt" = ec ]; then
 			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-				-subj "/CN=rcpt@partner.example" -addext "subjectAltName=email:rcpt@partner.example" \
+				-subj "/CN=rcpt@partner.example" -addext "subjectAltName=email:rcpt@partner.example" -addext "basicConstraints=critical,CA:FALSE" \
 				-addext "keyUsage=digitalSignature,keyAgreement" -addext "extendedKeyUsage=emailProtection" \
 				-keyout "$WORK/partner.key" -out "$WORK/partner.pem" 2>/dev/null
 		else
 			openssl req -x509 -newkey "$kt" -nodes -days 30 \
-				-subj "/CN=rcpt@partner.example" -addext "subjectAltName=email:rcpt@partner.example" \
+				-subj "/CN=rcpt@partner.example" -addext "subjectAltName=email:rcpt@partner.example" -addext "basicConstraints=critical,CA:FALSE" \
 				-addext "keyUsage=digitalSignature,keyEncipherment" -addext "extendedKeyUsage=emailProtection" \
 				-keyout "$WORK/partner.key" -out "$WORK/partner.pem" 2>/dev/null
 		fi

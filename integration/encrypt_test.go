@@ -153,7 +153,9 @@ func TestSMIMEEncryptedMailDecryptsWithOpenSSLAndGpgsm(t *testing.T) {
 	if err != nil {
 		t.Fatalf("policy explain: %v\n%s", err, explain)
 	}
-	mustContain(t, explain, "aes256-gcm")
+	mustContain(t, explain, "cipher aes256-gcm")
+	mustContain(t, explain, "certificate SHA-256 ") // the key it would use, with provenance
+	mustContain(t, explain, "(imported, unverified")
 
 	const subject = "Quarterly figures, do not read on the wire"
 	var to []string

@@ -2,13 +2,19 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mailseal/mailseal/certs"
+	"github.com/mailseal/mailseal/config"
 	"github.com/mailseal/mailseal/policy"
 )
 
@@ -86,22 +92,28 @@ func newPolicyCommand(cfgPath func() string) *cobra.Command {
 				}
 			}
 			out := cmd.OutOrStdout()
+			var keys map[string]policy.KeyAvailability
+			if dir == policy.Outbound {
+				if keys, err = directoryKeys(cmd.Context(), cfg, to); err != nil {
+					return err
+				}
+			}
 			for _, r := range to {
-				if rej := settings.Engine.RecipientPrecheck(dir, from, r, policy.KeyAvailability{}); rej != nil {
+				if rej := settings.Engine.RecipientPrecheck(dir, from, r, keys[policy.KeyOf(r)]); rej != nil {
 					fmt.Fprintf(out, "at RCPT: %s refused: %d %s %s\n", r, rej.Code, rej.Enhanced, rej.Text)
 				}
 			}
 			in := policy.Input{
 				Direction: dir, Sender: from, Recipients: rcpts, Subject: subj, Headers: hs,
-				ClientTLS: tls, SignerAvailable: dir == policy.Outbound,
+				ClientTLS: tls, SignerAvailable: dir == policy.Outbound, Keys: keys,
 			}
 			fmt.Fprint(out, settings.Engine.Explain(in))
 			for _, d := range settings.Engine.Evaluate(in).Decisions {
-				if d.Treatment.Protects() {
-					fmt.Fprintf(out, "note: this version cannot encrypt yet (%s): the message to %s would be refused with 550 5.7.1\n", d.Treatment, d.Recipient)
+				if d.Treatment == policy.TreatPDF {
+					fmt.Fprintf(out, "note: this version cannot make the encrypted PDF yet: the message to %s would be refused with 550 5.7.1\n", d.Recipient)
 				}
 			}
-			fmt.Fprintln(out, "(dry run: no recipient keys are known to this version's directory; nothing was changed)")
+			fmt.Fprintln(out, "(dry run: keys from the partner key directory; nothing was changed)")
 			return nil
 		},
 	}
@@ -134,4 +146,43 @@ func readHeaders(path string) ([]policy.Header, error) {
 		}
 	}
 	return hs, nil
+}
+
+// directoryKeys asks the partner key directory which keys each recipient
+// has, with the key's description. Without a store yet (a first dry run),
+// nobody has a key: the dry run must not create a CA.
+func directoryKeys(ctx context.Context, cfg *config.Config, rcpts []string) (map[string]policy.KeyAvailability, error) {
+	db := cfg.Store.DSN
+	if db == "" {
+		db = filepath.Join(cfg.StateDir, "mailseal.db")
+	}
+	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	quiet := newLogger(&config.Config{Log: config.LogConfig{Level: "error", Format: cfg.Log.Format}})
+	mgr, err := openCerts(ctx, cfg, quiet, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer mgr.Close()
+	dir := mgr.Directory()
+	keys := map[string]policy.KeyAvailability{}
+	for _, r := range rcpts {
+		addr := strings.Trim(strings.TrimSpace(r), "<>")
+		var k policy.KeyAvailability
+		if _, rec, err := dir.SMIMECertificate(ctx, addr); err == nil {
+			k.SMIME = true
+			k.SMIMEKey = fmt.Sprintf("SHA-256 %s (%s, %s, valid until %s)", rec.Fingerprint, rec.Provenance, rec.Trust, rec.NotAfter.UTC().Format("2006-01-02"))
+		} else if !errors.Is(err, certs.ErrNotFound) {
+			return nil, fmt.Errorf("key directory: %s: %w", addr, err)
+		}
+		if _, rec, err := dir.PGPKey(ctx, addr); err == nil {
+			k.PGP = true
+			k.PGPKeyID = fmt.Sprintf("%s (%s, %s)", rec.Fingerprint, rec.Provenance, rec.Trust)
+		} else if !errors.Is(err, certs.ErrNotFound) {
+			return nil, fmt.Errorf("key directory: %s: %w", addr, err)
+		}
+		keys[policy.KeyOf(r)] = k
+	}
+	return keys, nil
 }
