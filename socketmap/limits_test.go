@@ -1,9 +1,13 @@
 package socketmap
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,5 +94,22 @@ func TestServerSurvivesAcceptErrors(t *testing.T) {
 	}
 	if err := <-ts.serveCh; err != nil {
 		t.Fatalf("Serve after Shutdown: %v", err)
+	}
+}
+
+// TestAnnouncedRequestHoldsOnlyWhatArrived: a client that announces a
+// request of 99999 bytes and sends ten does not make the server allocate
+// the whole request.
+func TestAnnouncedRequestHoldsOnlyWhatArrived(t *testing.T) {
+	in := append([]byte("99999:"), bytes.Repeat([]byte("x"), 10)...)
+	r := bufio.NewReader(bytes.NewReader(in))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := ReadNetstring(r, 0); err != io.ErrUnexpectedEOF {
+		t.Fatalf("err %v, want unexpected EOF", err)
+	}
+	runtime.ReadMemStats(&after)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<10 {
+		t.Fatalf("a 10-byte start of an announced 99999-byte request allocated %d bytes", got)
 	}
 }
