@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
+	"sync"
 	"sync/atomic"
 )
 
@@ -107,21 +109,26 @@ func (r *packetReader) next() error {
 		r.direct = n
 		return nil
 	}
-	buf := make([]byte, 0)
+	var buf []byte
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
-			grow := min(n, max(2*cap(buf), r.in.Size())) - cap(buf)
-			if !r.budget.take(int64(grow)) {
+			size := max(2*cap(buf), r.in.Size())
+			if !r.budget.take(int64(size - cap(buf))) {
 				r.releaseBudget()
+				putBuffer(buf)
 				return errBudget{r.budget.limit}
 			}
-			r.held.Add(int64(grow))
-			buf = append(make([]byte, 0, cap(buf)+grow), buf...)
+			r.held.Add(int64(size - cap(buf)))
+			bigger := getBuffer(size)
+			bigger = append(bigger, buf...)
+			putBuffer(buf)
+			buf = bigger
 		}
-		m, err := r.in.Read(buf[len(buf):cap(buf)])
+		m, err := r.in.Read(buf[len(buf):min(cap(buf), n)])
 		buf = buf[:len(buf)+m]
 		if err != nil && len(buf) < n {
 			r.releaseBudget()
+			putBuffer(buf)
 			return err
 		}
 	}
@@ -129,9 +136,37 @@ func (r *packetReader) next() error {
 	return nil
 }
 
-// release drops a packet go-milter has taken and gives its budget back.
+// bufferPools hold packet buffers by power-of-two size, from the read
+// buffer's 16 KiB up to maxPacket: every 64 KiB body chunk of a large
+// message would otherwise allocate and copy three buffers.
+var bufferPools [8]sync.Pool
+
+func poolIndex(size int) int { return bits.Len(uint(size>>14)) - 1 }
+
+// getBuffer returns an empty buffer of capacity size (a power of two
+// between 16 KiB and maxPacket).
+func getBuffer(size int) []byte {
+	if i := poolIndex(size); i >= 0 && i < len(bufferPools) && size == 16<<10<<i {
+		if b, ok := bufferPools[i].Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+func putBuffer(b []byte) {
+	size := cap(b)
+	if i := poolIndex(size); i >= 0 && i < len(bufferPools) && size == 16<<10<<i {
+		b = b[:0]
+		bufferPools[i].Put(&b)
+	}
+}
+
+// release drops a packet go-milter has taken (it copied the bytes) and
+// gives its buffer and budget back.
 func (r *packetReader) release() {
 	r.releaseBudget()
+	putBuffer(r.whole)
 	r.whole, r.pos = nil, 0
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -75,4 +76,29 @@ func FuzzPacketReader(f *testing.F) {
 			t.Fatalf("budget not given back: %d", used)
 		}
 	})
+}
+
+// BenchmarkPacketReader measures handing packets through to go-milter:
+// 10 KB body chunks (one read buffer) and 64 KiB chunks (the budgeted path).
+func BenchmarkPacketReader(b *testing.B) {
+	for _, size := range []int{10 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			stream := bytes.Repeat(framed("B"+string(bytes.Repeat([]byte("x"), size-1))), 16)
+			budget := &byteBudget{limit: 64 << 20}
+			buf := make([]byte, size)
+			b.SetBytes(int64(len(stream)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r := &packetReader{in: bufio.NewReaderSize(bytes.NewReader(stream), readBuffer), budget: budget}
+				for {
+					if _, err := io.ReadFull(r, buf[:4]); err != nil {
+						break
+					}
+					if _, err := io.ReadFull(r, buf[:size]); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
 }
