@@ -101,12 +101,11 @@ func (r *packetReader) next() error {
 	if n == 0 || n > maxPacket {
 		return fmt.Errorf("milter: packet of %d bytes refused (allowed 1 to %d)", n, maxPacket)
 	}
-	r.hdrLeft = 4
 	if n <= r.in.Size() {
 		if _, err := r.in.Peek(n); err != nil {
 			return err
 		}
-		r.direct = n
+		r.hdrLeft, r.direct = 4, n
 		return nil
 	}
 	var buf []byte
@@ -132,7 +131,7 @@ func (r *packetReader) next() error {
 			return err
 		}
 	}
-	r.whole, r.pos = buf, 0
+	r.hdrLeft, r.whole, r.pos = 4, buf, 0
 	return nil
 }
 
