@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,6 +150,13 @@ func TestCrashDeliversEachCopyOnce(t *testing.T) {
 			t.Errorf("%s got %d distinct messages, want %d", rcpt, len(got[rcpt]), n)
 		}
 	}
+}
+
+// Running reports whether the daemon process is still alive.
+func (d *daemon) Running() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cmd != nil && d.cmd.Process.Signal(syscall.Signal(0)) == nil
 }
 
 // messageID reads the Message-ID header of a delivered file.

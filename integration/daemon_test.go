@@ -49,7 +49,9 @@ type daemon struct {
 	// ReinjectPort is the port the Postfix of the test must open without
 	// milters (postfixtest.Options.ReinjectPort) for split copies.
 	ReinjectPort int
-	logFile      string
+	// Prefix runs the daemon under a wrapper command, e.g. prlimit.
+	Prefix  []string
+	logFile string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -129,7 +131,8 @@ func (d *daemon) Start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "serve", "--config", d.ConfigFile)
+	args := append(append([]string(nil), d.Prefix...), binary, "serve", "--config", d.ConfigFile)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = cleanEnv()
 	if err := cmd.Start(); err != nil {

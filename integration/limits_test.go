@@ -3,8 +3,11 @@ package integration
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailseal/mailseal/integration/postfixtest"
 )
@@ -60,5 +63,61 @@ func TestHeaderPastOneMiBIsRefused(t *testing.T) {
 	}
 	if strings.Contains(log, "max_message_size") {
 		t.Errorf("log blames milter.max_message_size for a header that is too large")
+	}
+}
+
+// TestIdleConnectionsDoNotStopTheDaemon: with a low open-file limit, idle
+// clients on the milter and socketmap ports used to run mailseal out of
+// descriptors ("accept4: too many open files") and end it with exit 1. Now
+// connections beyond the cap wait in the listen queue, the daemon stays up,
+// and once the idle clients go, mail flows again.
+func TestIdleConnectionsDoNotStopTheDaemon(t *testing.T) {
+	d := newDaemon(t)
+	d.Prefix = []string{"prlimit", "--nofile=128:128"}
+	d.Start()
+	pf := postfixtest.Start(t, d.PostfixOptions())
+
+	var idle []net.Conn
+	for i := 0; i < 150; i++ {
+		for _, addr := range []string{d.Listen, d.Socketmap} {
+			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatalf("idle connection %d to %s: %v", i, addr, err)
+			}
+			idle = append(idle, c)
+		}
+	}
+	d.WaitLog("milter_max_connections=16", 10*time.Second)
+	time.Sleep(time.Second) // let the daemon take what it will
+	if !d.Running() {
+		t.Fatalf("mailseal stopped with idle connections open:\n%s", d.Log())
+	}
+	resp, err := http.Get("http://" + d.Admin + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz with idle connections open: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for _, c := range idle {
+		c.Close()
+	}
+
+	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@other.example"},
+		Data: plainMail("alice@corp.example", "bob@other.example", "after the idle clients"), SourceIP: trustedIP}); err != nil {
+		t.Fatal(err)
+	}
+	opensslVerify(t, d.CAFile(), pf.WaitDelivered(t, "bob@other.example", 1, deliveryTimeout)[0])
+	c, err := net.DialTimeout("tcp", d.Socketmap, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("25:tlspolicy partner.example,")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := c.Read(buf)
+	if got := string(buf[:n]); got != "9:NOTFOUND ," {
+		t.Fatalf("socketmap after the idle clients: %q", got)
 	}
 }

@@ -15,9 +15,10 @@ import (
 // TestPostfixConfigLinesWork pastes what `mailseal postfix-config` prints
 // into a real Postfix, the way the README tells an admin to, and sends a
 // message that needs every part: the milter, and the reinject listener for a
-// Bcc recipient's own copy.
+// Bcc recipient's own (unsigned) copy.
 func TestPostfixConfigLinesWork(t *testing.T) {
 	d := newDaemon(t)
+	d.WriteConfig(d.BaseConfig() + "policy:\n  rules:\n    - name: no-sign\n      recipients: [\"*@plain.example\"]\n      sign: never\n")
 	d.Start()
 	out, err := d.CLI("postfix-config")
 	if err != nil {
@@ -71,17 +72,18 @@ func TestPostfixConfigLinesWork(t *testing.T) {
 		t.Fatalf("postfix reload: %v\n%s\n%s", err, out, pf.Log())
 	}
 
-	// bob is in To:, eve only in the envelope (Bcc): eve's copy goes through
-	// the pasted listener.
+	// bob is in To: (signed), eve only in the envelope (Bcc) and unsigned
+	// by rule: eve's copy goes through the pasted listener.
 	msg := mailTo("alice@corp.example", []string{"bob@partner.example"}, "Pasted config")
-	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@partner.example", "eve@other.example"}, Data: msg, SourceIP: trustedIP}); err != nil {
+	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@partner.example", "eve@plain.example"}, Data: msg, SourceIP: trustedIP}); err != nil {
 		t.Fatal(err)
 	}
-	ca := d.CAFile()
-	for _, rcpt := range []string{"bob@partner.example", "eve@other.example"} {
-		opensslVerify(t, ca, pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)[0])
+	opensslVerify(t, d.CAFile(), pf.WaitDelivered(t, "bob@partner.example", 1, deliveryTimeout)[0])
+	eve := parseMail(t, pf.WaitDelivered(t, "eve@plain.example", 1, deliveryTimeout)[0])
+	if ct := eve.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("eve's copy has Content-Type %q, want the original text/plain", ct)
 	}
-	expectDeliveries(t, pf, map[string]int{"bob@partner.example": 1, "eve@other.example": 1})
+	expectDeliveries(t, pf, map[string]int{"bob@partner.example": 1, "eve@plain.example": 1})
 	if !strings.Contains(d.Log(), "copies=1") {
 		t.Errorf("mailseal did not report a re-injected copy:\n%s", d.Log())
 	}

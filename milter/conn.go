@@ -2,6 +2,7 @@ package milter
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -19,16 +20,18 @@ const readBuffer = 16 << 10
 type deadlineConn struct {
 	net.Conn
 	in                        *bufio.Reader
-	tap                       *envelopeTap // sees every byte go-milter will read
+	packets                   *packetReader // what go-milter reads: whole packets only
+	tap                       *envelopeTap  // sees every byte go-milter will read
 	readTimeout, writeTimeout time.Duration
 	onClose                   func()
 	beforeRead                func()
 	closeOnce                 sync.Once
 }
 
-func newDeadlineConn(c net.Conn, readTimeout, writeTimeout time.Duration) *deadlineConn {
+func newDeadlineConn(c net.Conn, readTimeout, writeTimeout time.Duration, budget *byteBudget) *deadlineConn {
 	dc := &deadlineConn{Conn: c, readTimeout: readTimeout, writeTimeout: writeTimeout, tap: &envelopeTap{}}
 	dc.in = bufio.NewReaderSize(socketReader{dc}, readBuffer)
+	dc.packets = &packetReader{in: dc.in, budget: budget}
 	return dc
 }
 
@@ -36,7 +39,7 @@ func (c *deadlineConn) Read(p []byte) (int, error) {
 	if c.beforeRead != nil {
 		c.beforeRead()
 	}
-	return c.in.Read(p)
+	return c.packets.Read(p)
 }
 
 // socketReader is the buffer's source: the deadline covers each wait for
@@ -66,6 +69,7 @@ func (c *deadlineConn) SetWriteDeadline(time.Time) error { return nil }
 
 func (c *deadlineConn) Close() error {
 	err := c.Conn.Close()
+	c.packets.releaseBudget()
 	c.closeOnce.Do(func() {
 		if c.onClose != nil {
 			c.onClose()
@@ -81,19 +85,43 @@ type listener struct {
 	srv *Server
 }
 
+// Accept waits for a free connection slot (milter.max_connections), then
+// for a connection. An accept error (too many open files, a connection
+// reset before it was taken) never ends serving: it is logged and retried
+// with a growing pause, and only a closed listener stops the loop.
 func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	if !l.srv.slots.acquire() {
+		return nil, net.ErrClosed
 	}
+	var backoff time.Duration
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			return l.wrap(c), nil
+		}
+		if errors.Is(err, net.ErrClosed) || l.srv.Closing() {
+			l.srv.slots.release()
+			return nil, err
+		}
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		l.srv.opts.Logger.Warn("milter: accept failed, retrying", "err", err, "delay", backoff)
+		if !l.srv.slots.sleep(backoff) {
+			l.srv.slots.release()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+func (l *listener) wrap(c net.Conn) net.Conn {
 	sess := l.srv.newSession()
-	dc := newDeadlineConn(c, l.srv.opts.ReadTimeout, l.srv.opts.WriteTimeout)
+	dc := newDeadlineConn(c, l.srv.opts.ReadTimeout, l.srv.opts.WriteTimeout, l.srv.budget)
 	dc.beforeRead = sess.replyWritten
 	sess.tap = dc.tap
 	dc.onClose = func() {
 		sess.connClosed()
 		l.srv.forget(dc)
+		l.srv.slots.release()
 	}
 	l.srv.track(dc, sess)
-	return dc, nil
+	return dc
 }

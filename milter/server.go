@@ -33,7 +33,14 @@ type Options struct {
 	MaxMessageSize int64
 	TempDir        string        // for spool files; "" = os.TempDir()
 	HandleTimeout  time.Duration // bound on one Handle call
-	Logger         *slog.Logger
+	// MaxConnections caps the connections served at once; more wait in the
+	// listen queue (default 1024).
+	MaxConnections int
+	// MaxPendingBytes bounds the memory of packets not yet fully received,
+	// over all connections (default 64 MiB); a connection that would exceed
+	// it is closed.
+	MaxPendingBytes int64
+	Logger          *slog.Logger
 	// Observe, when set, is called once per finished message (metrics).
 	Observe func(res Result, elapsed time.Duration)
 }
@@ -53,6 +60,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.HandleTimeout <= 0 {
 		o.HandleTimeout = 4 * time.Minute
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 1024
+	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 64 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -75,6 +88,8 @@ type Server struct {
 	opts    Options
 	handler Handler
 	lib     *gomilter.Server
+	slots   *connSlots
+	budget  *byteBudget
 
 	mu       sync.Mutex
 	conns    map[*deadlineConn]*session
@@ -86,7 +101,8 @@ type Server struct {
 // NewServer returns a server that hands messages to h.
 func NewServer(h Handler, opts Options) *Server {
 	opts.setDefaults()
-	s := &Server{opts: opts, handler: h, conns: map[*deadlineConn]*session{}}
+	s := &Server{opts: opts, handler: h, conns: map[*deadlineConn]*session{},
+		slots: newConnSlots(opts.MaxConnections), budget: &byteBudget{limit: opts.MaxPendingBytes}}
 	s.lib = &gomilter.Server{
 		NewMilter: s.claimSession,
 		Actions: gomilter.OptAddHeader | gomilter.OptChangeHeader | gomilter.OptChangeBody |
@@ -136,7 +152,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	// The library's Close first: it sets a flag its Serve loop reads
+	// unsynchronised when Accept fails; waking a waiting Accept after it
+	// orders the two.
 	_ = s.lib.Close()
+	s.slots.close()
 
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -174,6 +194,12 @@ func (s *Server) Closing() bool {
 	defer s.mu.Unlock()
 	return s.closing
 }
+
+// Connections returns the number of milter connections being served.
+func (s *Server) Connections() int { return s.slots.inUse() }
+
+// PendingBytes returns the memory held by packets not yet fully received.
+func (s *Server) PendingBytes() int64 { return s.budget.used.Load() }
 
 // InFlight returns the number of messages between MAIL FROM and their final reply.
 func (s *Server) InFlight() int {

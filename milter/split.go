@@ -54,7 +54,7 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 	if err := p.ledger().Record(ctx, key); err != nil {
 		// The copy is with Postfix; failing now would only make the retry
 		// send it again.
-		p.log.Error("copy handed over but not recorded; a retry may duplicate it", "queue_id", m.tx.QueueID, "err", err)
+		p.log.Error("copy handed over but not recorded; a retry may duplicate it", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients, "err", err)
 	} else {
 		p.log.Debug("copy recorded", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients, "key", key)
 	}
@@ -93,16 +93,6 @@ type ProcessorOption func(*Processor)
 // is also what Postfix makes of a vanished milter). For tests of the ledger.
 func WithCopyFault(f func(step CopyStep, rcpts []string) error) ProcessorOption {
 	return func(p *Processor) { p.faults = f }
-}
-
-// WithCopyRetention sets how long the in-memory ledger remembers a copy
-// (default 5 days); a durable ledger set with SetLedger has its own.
-func WithCopyRetention(d time.Duration) ProcessorOption {
-	return func(p *Processor) {
-		if d > 0 {
-			p.sent.ttl = d
-		}
-	}
 }
 
 func (p *Processor) fault(step CopyStep, rcpts []string) error {

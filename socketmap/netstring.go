@@ -57,12 +57,22 @@ func ReadNetstring(r *bufio.Reader, max int) ([]byte, error) {
 			return nil, fmt.Errorf("%w: length prefix above %d", ErrTooLong, max)
 		}
 	}
-	buf := make([]byte, n+1)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	// The buffer grows with the bytes that actually arrive: a client that
+	// announces a large request and sends nothing holds no more memory than
+	// it sent.
+	buf := make([]byte, 0, min(n+1, 4096))
+	for len(buf) < n+1 {
+		if len(buf) == cap(buf) {
+			buf = append(make([]byte, 0, min(n+1, 2*cap(buf))), buf...)
 		}
-		return nil, err
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n+1 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	if buf[n] != ',' {
 		return nil, fmt.Errorf("%w: missing trailing comma", ErrSyntax)

@@ -39,12 +39,18 @@ type Options struct {
 	// MaxRequest is the largest request payload in bytes (default 100000,
 	// like Postfix's socketmap limit).
 	MaxRequest int
+	// MaxConnections caps the connections served at once (default 1024).
+	// Further connections wait in the listen queue until one closes, so
+	// idle clients cannot use up the daemon's file descriptors.
+	MaxConnections int
 }
 
 // Default option values.
 const (
 	DefaultReadTimeout  = 5 * time.Minute
 	DefaultWriteTimeout = 30 * time.Second
+	// DefaultMaxConnections is the connection cap when none is given.
+	DefaultMaxConnections = 1024
 	// maxReply is Postfix's default limit on a socketmap reply.
 	maxReply = 100000
 	// maxReason bounds the reason text of TEMP/PERM replies.
@@ -58,6 +64,8 @@ type Server struct {
 	writeTimeout time.Duration
 	maxRequest   int
 	log          *slog.Logger
+	slots        chan struct{} // one per connection being served
+	closed       chan struct{} // closed by Shutdown
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -103,13 +111,20 @@ func New(maps map[string]Lookup, opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	n := opts.MaxConnections
+	if n <= 0 {
+		n = DefaultMaxConnections
+	}
+	s.slots, s.closed = make(chan struct{}, n), make(chan struct{})
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
-// Serve accepts connections on ln until Shutdown is called, then returns nil.
-// Other accept errors are returned. Serve may be called for several listeners.
-// ln is closed when Serve returns.
+// Serve accepts connections on ln until Shutdown is called or ln is closed,
+// then returns nil. Accept errors (too many open files, a connection reset
+// before it was taken) never end it: they are logged and retried with a
+// growing pause. Serve may be called for several listeners. ln is closed
+// when Serve returns.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.shutdown {
@@ -128,19 +143,28 @@ func (s *Server) Serve(ln net.Listener) error {
 
 	var backoff time.Duration
 	for {
+		// A slot first: beyond the cap, connections wait in the listen queue.
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.closed:
+			return nil
+		}
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.isShutdown() {
+			<-s.slots
+			if s.isShutdown() || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var te interface{ Temporary() bool }
-			if errors.As(err, &te) && te.Temporary() {
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("socketmap: accept error, retrying", "err", err, "delay", backoff)
-				time.Sleep(backoff)
-				continue
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("socketmap: accept error, retrying", "err", err, "delay", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.closed:
+				t.Stop()
+				return nil
 			}
-			return err
+			continue
 		}
 		backoff = 0
 		c := &conn{nc: nc}
@@ -148,6 +172,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if s.shutdown {
 			s.mu.Unlock()
 			nc.Close()
+			<-s.slots
 			return nil
 		}
 		s.conns[c] = struct{}{}
@@ -157,12 +182,18 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
+// Connections returns the number of connections being served.
+func (s *Server) Connections() int { return len(s.slots) }
+
 // Shutdown stops accepting connections, closes idle connections and waits
 // for in-flight lookups to be answered; their connections are then closed.
 // If ctx ends first, lookups' contexts are cancelled, all connections are
 // closed and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.shutdown {
+		close(s.closed)
+	}
 	s.shutdown = true
 	for ln := range s.listeners {
 		ln.Close()
@@ -215,6 +246,7 @@ func (s *Server) serveConn(c *conn) {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		<-s.slots
 		s.wg.Done()
 	}()
 	log := s.log.With("remote", c.nc.RemoteAddr().String())

@@ -66,6 +66,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 		parent = context.Background()
 	}
 	log := newLogger(cfg)
+	milterConns, socketmapConns := connectionLimits(raiseOpenFiles(log), cfg.Milter.MaxConnections, cfg.Socketmap.MaxConnections)
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
 
@@ -98,6 +99,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 		WriteTimeout:   cfg.Milter.WriteTimeout,
 		SpoolMemory:    int64(cfg.Milter.SpoolMemory),
 		MaxMessageSize: int64(cfg.Milter.MaxMessageSize),
+		MaxConnections: milterConns,
 		Logger:         log,
 		Observe: func(res milter.Result, elapsed time.Duration) {
 			result := "accept"
@@ -156,7 +158,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 				v, ok := proc.Settings().Engine.TLSPolicy(key)
 				return v, ok, nil
 			},
-		}, socketmap.Options{Logger: log})
+		}, socketmap.Options{Logger: log, MaxConnections: socketmapConns})
 		go func() {
 			if err := tlsMap.Serve(sln); err != nil {
 				serveErr <- fmt.Errorf("socketmap: %w", err)
@@ -172,6 +174,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 	}
 	log.Info("mailseal serving", "listen", cfg.Listen, "admin", cfg.AdminListen, "socketmap", cfg.SocketmapListen,
 		"reinject", cfg.Reinject, "rules", len(cfg.Policy.Rules), "state_dir", cfg.StateDir,
+		"milter_max_connections", milterConns, "socketmap_max_connections", socketmapConns,
 		"internal_domains", cfg.InternalDomains, "config", cfg.Source)
 
 	signals := make(chan os.Signal, 4)
