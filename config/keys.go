@@ -44,6 +44,7 @@ var Keys = []Key{
 	{"milter.shutdown_timeout", "30s", "duration", "On SIGTERM, how long messages in flight may take to finish."},
 	{"log.level", "info", "debug|info|warn|error", "Log verbosity."},
 	{"log.format", "text", "text|json", "Log format on standard error."},
+	{"log.output", "stderr", "stderr|syslog", "Where log lines go: standard error (journald under systemd), or syslog with facility mail, next to Postfix's own lines."},
 }
 
 func knownKeys() map[string]Key {
