@@ -51,6 +51,20 @@ func TestExampleRoundTrips(t *testing.T) {
 	}
 }
 
+// The example is for any host: it must not carry this one's name.
+func TestExampleIsHostIndependent(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteExample(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := os.Hostname(); err == nil && h != "" && strings.Contains(buf.String(), `"`+h+`"`) {
+		t.Fatalf("config example contains this host's name %q", h)
+	}
+	if home, err := os.UserHomeDir(); err == nil && strings.Contains(buf.String(), home) {
+		t.Fatalf("config example contains this user's home %q", home)
+	}
+}
+
 func lastPart(s string) string {
 	if i := strings.LastIndex(s, "."); i >= 0 {
 		return s[i+1:]

@@ -322,3 +322,32 @@ func TestOperatorLogsAndMetrics(t *testing.T) {
 		t.Fatal("second start claims it created the master key")
 	}
 }
+
+// `make install` puts the binary and both man pages where man finds them.
+func TestMakeInstallsManPages(t *testing.T) {
+	for _, tool := range []string{"make", "man"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (scripts/install-deps.sh)", tool)
+		}
+	}
+	dest, build := t.TempDir(), t.TempDir()
+	cmd := exec.Command("make", "-C", "..", "install", "DESTDIR="+dest, "PREFIX=/usr", "BUILDDIR="+build, "VERSION=test")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(dest, "usr/sbin/mailseal"), "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "mailseal test") {
+		t.Fatalf("installed binary: %v %s", err, out)
+	}
+	for page, want := range map[string]string{
+		"usr/share/man/man8/mailseal.8":      "EXIT STATUS",
+		"usr/share/man/man5/mailseal.yaml.5": "MAILSEAL_INTERNAL_DOMAINS",
+	} {
+		man := exec.Command("man", "-l", filepath.Join(dest, page))
+		man.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=100", "LC_ALL=C")
+		text, err := man.CombinedOutput()
+		if err != nil || !strings.Contains(string(text), want) {
+			t.Errorf("man -l %s: %v\n%s", page, err, text)
+		}
+	}
+}

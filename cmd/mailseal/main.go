@@ -62,6 +62,7 @@ func newRootCommand() *cobra.Command {
 		newPolicyCommand(cfgPath),
 		newVersionCommand(),
 	)
+	root.AddCommand(newManCommand(root))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.CommandPath(), err)}
 	})
