@@ -59,6 +59,10 @@ func writeManPages(root *cobra.Command, dir string) error {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("man: %s: %w", p.name, err)
 		}
+		// Pages are for everyone to read, whatever mailseal's umask (077).
+		if err := os.Chmod(filepath.Join(dir, p.name), 0o644); err != nil {
+			return fmt.Errorf("man: %w", err)
+		}
 	}
 	return nil
 }
