@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -56,7 +57,27 @@ func (s *SQLiteStore) checkFile(minFree uint64) error {
 	if !os.SameFile(fi, s.file) {
 		return fmt.Errorf("certs: store file %s was replaced after start; restart mailseal if that was intended", s.path)
 	}
+	// SQLite answers from its cache and WAL for a while after the file was
+	// overwritten; the header tells at once.
+	if err := checkSQLiteHeader(s.path); err != nil {
+		return err
+	}
 	return CheckDiskSpace(filepath.Dir(s.path), minFree)
+}
+
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+func checkSQLiteHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("certs: store file %s: %w", path, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(sqliteMagic))
+	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, sqliteMagic) {
+		return fmt.Errorf("certs: store file %s is malformed (no SQLite header); restore it from backup", path)
+	}
+	return nil
 }
 
 // CheckDiskSpace fails when the file system holding dir has less than

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -73,5 +74,23 @@ func TestStateDirIsTightened(t *testing.T) {
 	}
 	if perm := fi.Mode().Perm(); perm != 0o700 {
 		t.Fatalf("state dir mode %04o after Open, want 0700", perm)
+	}
+}
+
+func TestPingNoticesMalformedStore(t *testing.T) {
+	opts := testOptions(t, newFakeClock())
+	m := openTest(t, opts)
+	db := filepath.Join(opts.StateDir, databaseFileName)
+	f, err := os.OpenFile(db, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Garbage over the file in place (same inode): a disk or copy gone wrong.
+	if _, err := f.WriteAt(bytes.Repeat([]byte("garbage!"), 4096), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := m.Ping(context.Background()); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("Ping on a malformed store = %v", err)
 	}
 }

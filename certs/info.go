@@ -36,6 +36,22 @@ func (m *Manager) List(ctx context.Context) ([]CertInfo, error) {
 	return out, nil
 }
 
+// SoonestExpiry returns when the first current, unrevoked user certificate
+// expires (zero time when there is none), for the expiry gauge.
+func (m *Manager) SoonestExpiry(ctx context.Context) (time.Time, error) {
+	recs, err := m.store.CurrentCerts(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var soonest time.Time
+	for _, r := range recs {
+		if !r.Revoked() && (soonest.IsZero() || r.NotAfter.Before(soonest)) {
+			soonest = r.NotAfter
+		}
+	}
+	return soonest, nil
+}
+
 // Show returns the current certificate for email, ErrNotFound if none.
 func (m *Manager) Show(ctx context.Context, email string) (*CertInfo, error) {
 	email, err := normalizeEmail(email)

@@ -47,6 +47,12 @@ func (m *Manager) RenewDue(ctx context.Context) (renewed int, err error) {
 
 // RunRenewer calls RenewDue at once and then every interval until ctx is done.
 func (m *Manager) RunRenewer(ctx context.Context, interval time.Duration) {
+	m.RunRenewerObserved(ctx, interval, nil)
+}
+
+// RunRenewerObserved is RunRenewer telling observe, when set, the number of
+// addresses whose renewal failed in each pass (for metrics).
+func (m *Manager) RunRenewerObserved(ctx context.Context, interval time.Duration, observe func(failures int)) {
 	if interval <= 0 {
 		interval = DefaultRenewInterval
 	}
@@ -54,6 +60,9 @@ func (m *Manager) RunRenewer(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		n, err := m.RenewDue(ctx)
+		if observe != nil && ctx.Err() == nil {
+			observe(countErrors(err))
+		}
 		if err != nil && ctx.Err() == nil {
 			m.log.Error("certs: renewal pass had failures", "renewed", n, "err", err)
 		} else if n > 0 {
@@ -65,4 +74,15 @@ func (m *Manager) RunRenewer(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// countErrors counts the failures RenewDue joined into err.
+func countErrors(err error) int {
+	if err == nil {
+		return 0
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return len(j.Unwrap())
+	}
+	return 1
 }

@@ -82,6 +82,7 @@ type SocketmapConfig struct {
 type LogConfig struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`
+	Output string `mapstructure:"output"`
 }
 
 // ByteSize is a size in bytes that may be written as 4194304, "4MiB" or "4 MB".

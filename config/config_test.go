@@ -51,6 +51,20 @@ func TestExampleRoundTrips(t *testing.T) {
 	}
 }
 
+// The example is for any host: it must not carry this one's name.
+func TestExampleIsHostIndependent(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteExample(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := os.Hostname(); err == nil && h != "" && strings.Contains(buf.String(), `"`+h+`"`) {
+		t.Fatalf("config example contains this host's name %q", h)
+	}
+	if home, err := os.UserHomeDir(); err == nil && strings.Contains(buf.String(), home) {
+		t.Fatalf("config example contains this user's home %q", home)
+	}
+}
+
 func lastPart(s string) string {
 	if i := strings.LastIndex(s, "."); i >= 0 {
 		return s[i+1:]
@@ -160,6 +174,8 @@ func TestProblemsNameTheKey(t *testing.T) {
 		{"unknown env", "", []string{"MAILSEAL_LISTN=x"}, []string{"config: MAILSEAL_LISTN: unknown environment variable", "did you mean MAILSEAL_LISTEN?"}},
 		{"list where a duration goes", "ca:\n  validity: [1]\n", nil, []string{"config: ca.validity: expected a duration, got a list"}},
 		{"mapping where a list goes", "trusted_networks: {a: 1}\n", nil, []string{"config: trusted_networks: expected a list of CIDRs, got a mapping"}},
+		{"list entry of the wrong kind", "trusted_networks: [10.0.0.0/8, [1]]\n", nil, []string{"config: trusted_networks: expected a list of CIDRs, but entry 2 is a list"}},
+		{"rule field of the wrong kind", "policy:\n  rules:\n    - name: x\n      recipients: 5\n      require_tls: maybe\n", nil, []string{`config: policy.rules: entry 1, recipients: expected a list, got the number 5; entry 1, require_tls: expected true or false, got the text "maybe"`}},
 		{"text where a bool goes", "policy:\n  confidential:\n    sensitivity: maybe\n", nil, []string{`expected true or false, got the text "maybe"`}},
 		{"list where an enum goes", "log:\n  level: [x]\n", nil, []string{"config: log.level: expected one of debug, info, warn, error, got a list"}},
 		{"broken yaml", "listen: [\n", nil, []string{"config: cannot read"}},

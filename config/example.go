@@ -10,7 +10,8 @@ import (
 // default, grouped by section, that Load accepts unchanged.
 func WriteExample(w io.Writer) error {
 	var b strings.Builder
-	b.WriteString("# mailseal configuration. Every key is shown at its default.\n")
+	b.WriteString("# mailseal configuration. Every key is shown at its default; the two whose\n")
+	b.WriteString("# default depends on the host (state_dir, authserv_id) are commented out.\n")
 	b.WriteString("# Each key can also be set as MAILSEAL_<KEY> (dots become underscores),\n")
 	b.WriteString("# e.g. MAILSEAL_CA_VALIDITY=4380h, MAILSEAL_INTERNAL_DOMAINS=corp.example,corp.test\n")
 	section := ""
@@ -29,6 +30,11 @@ func WriteExample(w io.Writer) error {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "%s# %s (%s)\n", indent, k.Doc, k.Type)
+		if d, ok := hostDependent[k.Name]; ok {
+			// Commented out: this host's value would be wrong on the next.
+			fmt.Fprintf(&b, "%s# Default: %s.\n%s#%s: %s\n", indent, d, indent, leaf, exampleValue[k.Name])
+			continue
+		}
 		fmt.Fprintf(&b, "%s%s: %s\n", indent, leaf, yamlValue(k.Default))
 		if k.Name == "policy.rules" {
 			b.WriteString(ruleExample)
@@ -36,6 +42,11 @@ func WriteExample(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+var exampleValue = map[string]string{
+	"state_dir":   `"/var/lib/mailseal"`,
+	"authserv_id": `"mx.corp.example"`,
 }
 
 const ruleExample = `  # Example rules (first match wins per recipient):
@@ -66,19 +77,32 @@ func yamlValue(v any) string {
 	return fmt.Sprint(v)
 }
 
+// hostDependent are the keys whose default depends on the machine (user,
+// environment, host name); documents show a description, not this host's value.
+var hostDependent = map[string]string{
+	"state_dir":   "/var/lib/mailseal as root, else $XDG_STATE_HOME/mailseal, else ~/.local/state/mailseal",
+	"authserv_id": "the host name",
+}
+
+// defaultText is how documents show a key's default; quote marks values.
+func defaultText(k Key, quote string) string {
+	if d, ok := hostDependent[k.Name]; ok {
+		if quote == "" {
+			return d
+		}
+		d = strings.ReplaceAll(d, "/var/lib/mailseal", quote+"/var/lib/mailseal"+quote)
+		d = strings.ReplaceAll(d, "$XDG_STATE_HOME/mailseal", quote+"$XDG_STATE_HOME/mailseal"+quote)
+		return strings.ReplaceAll(d, "~/.local/state/mailseal", quote+"~/.local/state/mailseal"+quote)
+	}
+	return quote + yamlValue(k.Default) + quote
+}
+
 // WriteReference writes the key table of docs/configuration.md.
 func WriteReference(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("| key | type | default | meaning |\n|---|---|---|---|\n")
 	for _, k := range Keys {
-		def := yamlValue(k.Default)
-		if k.Name == "state_dir" {
-			def = "`/var/lib/mailseal` as root, else `~/.local/state/mailseal`"
-		} else if k.Name == "authserv_id" {
-			def = "the host name"
-		} else {
-			def = "`" + def + "`"
-		}
+		def := defaultText(k, "`")
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", k.Name, k.Type, def, strings.ReplaceAll(k.Doc, "|", "\\|"))
 	}
 	_, err := io.WriteString(w, b.String())

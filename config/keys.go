@@ -12,8 +12,8 @@ type Key struct {
 // Keys lists every key mailseal understands, in documentation order.
 var Keys = []Key{
 	{"listen", "inet:127.0.0.1:8891", "socket", "Milter socket Postfix connects to: inet:HOST:PORT or unix:/path."},
-	{"admin_listen", "127.0.0.1:8892", "host:port", "HTTP listener for /healthz, /metrics, /ca.pem and /ca.crl. Empty disables it."},
-	{"state_dir", defaultStateDir(), "path", "Directory for the SQLite store (which also holds the built-in CA) and the master key (created 0700)."},
+	{"admin_listen", "127.0.0.1:8892", "host:port", "HTTP listener for /healthz, /metrics, /ca.pem, /ca.crt and /ca.crl. Empty disables it."},
+	{"state_dir", defaultStateDir(), "path", "Directory for the SQLite store (which also holds the built-in CA), the master key and the copy ledger (created 0700; tightened to 0700 when group or others may use it)."},
 	{"authserv_id", defaultAuthservID(), "string", "Our identity in Authentication-Results; inbound copies carrying it are removed."},
 	{"internal_domains", []string{}, "list of domains", "Senders in these domains (and their subdomains) get personal certificates. Empty: nothing is signed."},
 	{"trusted_networks", []string{"127.0.0.0/8", "::1/128"}, "list of CIDRs", "Clients here may send as internal users without SMTP AUTH."},
@@ -53,6 +53,7 @@ var Keys = []Key{
 	{"socketmap.max_connections", 0, "int", "Most socketmap connections served at once; more wait in the listen queue. 0: derived from the open-file limit."},
 	{"log.level", "info", "debug|info|warn|error", "Log verbosity."},
 	{"log.format", "text", "text|json", "Log format on standard error."},
+	{"log.output", "stderr", "stderr|syslog", "Where log lines go: standard error (journald under systemd), or syslog with facility mail, next to Postfix's own lines."},
 }
 
 func knownKeys() map[string]Key {

@@ -140,6 +140,11 @@ func (c *Config) Validate() Problems {
 	default:
 		bad("log.format", "%q is not one of text, json", c.Log.Format)
 	}
+	switch c.Log.Output {
+	case "stderr", "syslog":
+	default:
+		bad("log.output", "%q is not one of stderr, syslog", c.Log.Output)
+	}
 	return ps
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,5 +243,111 @@ func TestDeletedStoreIsReportedAndNotReplaced(t *testing.T) {
 	}
 	if string(caAfter) != string(caBefore) {
 		t.Fatal("the restored store serves another CA")
+	}
+}
+
+// The operator's view of one day: the start summary, WARN for what was
+// refused or tempfailed, the queue ID of each re-injected copy as Postfix
+// logs it, the new metrics, and a fatal listen error naming its key in the
+// configured (JSON) format.
+func TestOperatorLogsAndMetrics(t *testing.T) {
+	flaky := map[string]string{
+		"smtpd_restriction_classes":    "flaky",
+		"flaky":                        "check_recipient_access inline:{ { flaky@other.example = DEFER_IF_PERMIT try later } }",
+		"smtpd_recipient_restrictions": "check_helo_access inline:{ { " + authservID + " = flaky } }, permit_mynetworks, reject_unauth_destination",
+	}
+	d, pf := setupPolicy(t, partnerRules, flaky)
+
+	// Start summary: the master key to back up, the CA fingerprint as
+	// openssl computes it, and the next step.
+	log := d.Log()
+	mustContain(t, log, `level=WARN msg="master key created: back it up now`)
+	mustContain(t, log, "file="+filepath.Join(d.StateDir, "master.key"))
+	mustContain(t, log, "next step: run `mailseal postfix-config --config "+d.ConfigFile+"`")
+	fp, err := exec.Command("openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", d.CAFile()).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, hexfp, _ := strings.Cut(strings.TrimSpace(string(fp)), "=")
+	mustContain(t, log, "ca_fingerprint_sha256="+hexfp)
+
+	// bob is refused at RCPT; eve's copy is re-injected; flaky's copy is
+	// deferred by the listener, so the message is tempfailed.
+	msg := mailTo("alice@corp.example", []string{"carol@plain.example"}, "Ops")
+	pf.Submit(postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@plain.example", "bob@partner.example", "eve@other.example", "flaky@other.example"}, Data: msg, SourceIP: trustedIP})
+	pf.WaitDelivered(t, "eve@other.example", 1, deliveryTimeout)
+	d.WaitLog(`reply="451`, 10*time.Second)
+	log = d.Log()
+	mustContain(t, log, `level=WARN msg="recipient refused"`)
+	mustContain(t, log, `level=WARN msg=message`)
+	id := regexp.MustCompile(`msg="reinject: copy queued" copy_queue_id=([0-9A-Za-z]+) from=alice@corp.example rcpts=\[eve@other.example\]`).FindStringSubmatch(log)
+	if id == nil {
+		t.Fatalf("no queue ID logged for eve's copy:\n%s", log)
+	}
+	pf.WaitLog(t, id[1]+": to=<eve@other.example>", 30*time.Second)
+
+	socketmapQuery(t, d.Socketmap, "tlspolicy", "nothing.example")
+	metrics := d.Metrics()
+	for _, want := range []string{
+		`mailseal_build_info{goversion="go`,
+		`mailseal_reinject_failures_total{kind="temporary"} 1`,
+		`mailseal_socketmap_lookups_total{map="tlspolicy",result="notfound"} 1`,
+		"mailseal_ca_expiry_timestamp_seconds ",
+		"mailseal_certificate_soonest_expiry_timestamp_seconds ",
+		"mailseal_certificate_renewal_failures_total 0",
+		"# HELP mailseal_certificates_issued_total User certificates this process issued",
+	} {
+		mustContain(t, metrics, want)
+	}
+
+	// A second daemon on the same milter socket cannot listen: it says
+	// which key, in JSON as configured, once.
+	second := filepath.Join(d.Dir, "second.yaml")
+	if err := os.WriteFile(second, []byte(strings.Replace(d.BaseConfig(), "  format: text\n", "", 1)+"  format: json\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "serve", "--config", second)
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("second serve: %v, want exit 1\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"level":"ERROR","msg":"mailseal cannot run","err":"listen: cannot listen on inet:`+d.Listen) {
+		t.Fatalf("fatal error not logged as JSON naming the key:\n%s", out)
+	}
+	if strings.Count(string(out), "cannot listen") != 1 {
+		t.Fatalf("fatal error printed more than once:\n%s", out)
+	}
+	if strings.Contains(string(out), "master key created") {
+		t.Fatal("second start claims it created the master key")
+	}
+}
+
+// `make install` puts the binary and both man pages where man finds them.
+func TestMakeInstallsManPages(t *testing.T) {
+	for _, tool := range []string{"make", "man"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (scripts/install-deps.sh)", tool)
+		}
+	}
+	dest, build := t.TempDir(), t.TempDir()
+	cmd := exec.Command("make", "-C", "..", "install", "DESTDIR="+dest, "PREFIX=/usr", "BUILDDIR="+build, "VERSION=test")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make install: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(dest, "usr/sbin/mailseal"), "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "mailseal test") {
+		t.Fatalf("installed binary: %v %s", err, out)
+	}
+	for page, want := range map[string]string{
+		"usr/share/man/man8/mailseal.8":      "EXIT STATUS",
+		"usr/share/man/man5/mailseal.yaml.5": "MAILSEAL_INTERNAL_DOMAINS",
+	} {
+		man := exec.Command("man", "-l", filepath.Join(dest, page))
+		man.Env = append(os.Environ(), "MANPAGER=cat", "MANWIDTH=100", "LC_ALL=C")
+		text, err := man.CombinedOutput()
+		if err != nil || !strings.Contains(string(text), want) {
+			t.Errorf("man -l %s: %v\n%s", page, err, text)
+		}
 	}
 }

@@ -102,7 +102,7 @@ func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string)
 		rej = ev.RequireTLSInboundViolation
 	}
 	if rej != nil {
-		p.log.Info("recipient refused", "queue_id", tx.QueueID, "from", tx.From, "rcpt", rcpt, "rule", rej.Rule, "reply", rej.Text)
+		p.log.Warn("recipient refused", "queue_id", tx.QueueID, "from", tx.From, "rcpt", rcpt, "rule", rej.Rule, "reply", rej.Text)
 		return Reply{Code: rej.Code, Enhanced: rej.Enhanced, Text: rej.Text}
 	}
 	return Reply{}
@@ -265,7 +265,12 @@ func (p *Processor) logDecision(tx *Transaction, res Result) {
 		}
 		ds = append(ds, fmt.Sprintf("%s=%s(%s)", d.Recipient, t, rule))
 	}
-	p.log.Info("message",
+	// Tempfails and rejects are what an admin looks for: WARN, like Postfix's own.
+	level := slog.LevelInfo
+	if res.Reply.Code >= 400 {
+		level = slog.LevelWarn
+	}
+	p.log.Log(context.Background(), level, "message",
 		"queue_id", tx.QueueID, "from", tx.From, "rcpts", len(tx.Rcpts),
 		"direction", res.Direction, "action", res.Action, "detail", res.Detail,
 		"decisions", strings.Join(ds, " "), "copies", len(res.DeleteRecipients),

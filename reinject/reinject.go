@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/smtp"
 	"net/textproto"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -19,6 +21,9 @@ type Client struct {
 	Addr    string // host:port of Postfix's no-milter smtpd
 	Helo    string // EHLO name; default "localhost"
 	Timeout time.Duration
+	// Logger, when set, is told the queue ID Postfix gave each copy, so a
+	// copy can be followed in Postfix's log.
+	Logger *slog.Logger
 }
 
 // Error is a refusal by the server; Temporary reports a 4xx reply.
@@ -59,16 +64,26 @@ func Recipients(addrs ...string) []Recipient {
 	return out
 }
 
-// Send delivers msg (CRLF or LF line ends) in one transaction. It succeeds
-// only when the server accepted all recipients and the data: a copy is
-// never delivered to part of its group.
-func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error) {
+// Send delivers msg like SendQueued and logs the copy's queue ID.
+func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) error {
+	id, err := c.SendQueued(ctx, env, msg)
+	if err == nil && c.Logger != nil {
+		c.Logger.Info("reinject: copy queued", "copy_queue_id", id, "from", env.From, "rcpts", addrs(env.Rcpts))
+	}
+	return err
+}
+
+// SendQueued delivers msg (CRLF or LF line ends) in one transaction and
+// returns the queue ID from the server's reply to the data ("" when the
+// reply names none). It succeeds only when the server accepted all
+// recipients and the data: a copy is never delivered to part of its group.
+func (c *Client) SendQueued(ctx context.Context, env Envelope, msg []byte) (queueID string, err error) {
 	if len(env.Rcpts) == 0 {
-		return errors.New("reinject: no recipients")
+		return "", errors.New("reinject: no recipients")
 	}
 	for _, a := range append([]string{env.From}, addrs(env.Rcpts)...) {
 		if strings.ContainsAny(a, "<>\r\n") {
-			return fmt.Errorf("reinject: invalid address %q", a)
+			return "", fmt.Errorf("reinject: invalid address %q", a)
 		}
 	}
 	timeout := c.Timeout
@@ -78,7 +93,7 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error)
 	d := net.Dialer{Timeout: 30 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
-		return fmt.Errorf("reinject: connect to %s: %w", c.Addr, err)
+		return "", fmt.Errorf("reinject: connect to %s: %w", c.Addr, err)
 	}
 	deadline := time.Now().Add(timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
@@ -89,7 +104,7 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error)
 	sc, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
-		return wrap("greeting", err)
+		return "", wrap("greeting", err)
 	}
 	defer sc.Close()
 	helo := c.Helo
@@ -97,7 +112,7 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error)
 		helo = "localhost"
 	}
 	if err := sc.Hello(helo); err != nil {
-		return wrap("EHLO", err)
+		return "", wrap("EHLO", err)
 	}
 	// net/smtp's Mail and Rcpt take no parameters (and Mail would claim
 	// SMTPUTF8 for every message), so the envelope commands are ours.
@@ -109,7 +124,7 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error)
 		mail += " " + p
 	}
 	if err := command(sc, 250, mail); err != nil {
-		return wrap("MAIL FROM", err)
+		return "", wrap("MAIL FROM", err)
 	}
 	for _, r := range env.Rcpts {
 		rcpt := "RCPT TO:<" + r.Addr + ">"
@@ -117,24 +132,39 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg []byte) (err error)
 			rcpt += " " + p
 		}
 		if err := command(sc, 25, rcpt); err != nil {
-			return wrap("RCPT TO <"+r.Addr+">", err)
+			return "", wrap("RCPT TO <"+r.Addr+">", err)
 		}
 	}
-	w, err := sc.Data()
-	if err != nil {
-		return wrap("DATA", err)
+	// net/smtp's Data discards the reply to the data, which names the queue ID.
+	if err := command(sc, 354, "DATA"); err != nil {
+		return "", wrap("DATA", err)
 	}
+	w := sc.Text.DotWriter()
 	if _, err := w.Write(toCRLF(msg)); err != nil {
-		return wrap("DATA", err)
+		return "", wrap("DATA", err)
 	}
 	if err := w.Close(); err != nil {
-		return wrap("end of DATA", err)
+		return "", wrap("end of DATA", err)
+	}
+	_, reply, err := sc.Text.ReadResponse(250)
+	if err != nil {
+		return "", wrap("end of DATA", err)
 	}
 	// Postfix has the copy now. Say QUIT without waiting for its answer:
 	// the caller records the copy next, and every round trip before that
 	// widens the window in which a crash makes the retry send it twice.
 	_, _ = sc.Text.Cmd("QUIT")
-	return nil
+	return queueIDFrom(reply), nil
+}
+
+// queuedAs matches Postfix's "2.0.0 Ok: queued as 4Xk9f2...".
+var queuedAs = regexp.MustCompile(`queued as ([0-9A-Za-z]+)`)
+
+func queueIDFrom(reply string) string {
+	if m := queuedAs.FindStringSubmatch(reply); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // mailParams and rcptParams are the ESMTP parameters a copy keeps, each

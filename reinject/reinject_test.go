@@ -22,9 +22,15 @@ func TestSendThroughRealPostfix(t *testing.T) {
 	}})
 	c := &Client{Addr: pf.ReinjectAddr, Timeout: 30 * time.Second}
 	msg := []byte("From: a@corp.example\nTo: b@x.example\nSubject: copy\n\n.leading dot\nGrüße\n")
-	if err := c.Send(context.Background(), Envelope{From: "a@corp.example", Rcpts: Recipients("b@x.example", "c@x.example")}, msg); err != nil {
+	id, err := c.SendQueued(context.Background(), Envelope{From: "a@corp.example", Rcpts: Recipients("b@x.example", "c@x.example")}, msg)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// The ID is Postfix's own: its log names the copy by it.
+	if id == "" {
+		t.Fatal("no queue ID from the reply to DATA")
+	}
+	pf.WaitLog(t, id+": from=<a@corp.example>", 30*time.Second)
 	for _, rcpt := range []string{"b@x.example", "c@x.example"} {
 		got := pf.WaitDelivered(t, rcpt, 1, 60*time.Second)[0]
 		if !bytes.Contains(got, []byte("\r\n\r\n.leading dot\r\nGrüße\r\n")) {
@@ -32,7 +38,7 @@ func TestSendThroughRealPostfix(t *testing.T) {
 		}
 	}
 
-	err := c.Send(context.Background(), Envelope{From: "a@corp.example", Rcpts: Recipients("d@x.example", "busy@x.example")}, msg)
+	err = c.Send(context.Background(), Envelope{From: "a@corp.example", Rcpts: Recipients("d@x.example", "busy@x.example")}, msg)
 	var se *Error
 	if !errors.As(err, &se) || !se.Temporary() || !strings.Contains(se.Stage, "busy@x.example") {
 		t.Fatalf("refused recipient gave %v, want a temporary *Error at its RCPT", err)
@@ -46,6 +52,18 @@ func TestSendThroughRealPostfix(t *testing.T) {
 // A copy keeps its delivery status notification requests: Postfix reports
 // the delivery of d@x.example to the sender (as "relayed": the pipe is not a mailbox), with the original envelope id
 // and recipient. Unknown or malformed parameters are dropped, not sent.
+func TestQueueIDFromReply(t *testing.T) {
+	for reply, want := range map[string]string{
+		"2.0.0 Ok: queued as 4Xk9f2ZsQmz1w": "4Xk9f2ZsQmz1w",
+		"2.0.0 Ok: queued as 8C1D3E07A":     "8C1D3E07A",
+		"Ok":                                "",
+	} {
+		if got := queueIDFrom(reply); got != want {
+			t.Errorf("queueIDFrom(%q) = %q, want %q", reply, got, want)
+		}
+	}
+}
+
 func TestSendKeepsDSNParameters(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real Postfix")

@@ -5,7 +5,8 @@
 # gpgsm, gpg, qpdf, script (util-linux/bsdutils), ps (procps), and for SMTP AUTH
 # tests (postfixtest Options.SASLUsers) saslpasswd2/sasldblistusers2 (sasl2-bin)
 # with the Cyrus PLAIN/LOGIN (libsasl2-modules) and sasldb
-# (libsasl2-modules-db) plugins.
+# (libsasl2-modules-db) plugins; groff (groff-base) to check the man pages and make
+# for `make install`.
 # Quiet and idempotent when everything is present. As root on Debian/Ubuntu it
 # installs what is missing with apt-get (Postfix with "No configuration", so
 # /etc/postfix stays unconfigured and no system Postfix is started; tests run
@@ -31,11 +32,13 @@ declare -A PKG=(
 	[ps]=procps
 	[saslpasswd2]=sasl2-bin
 	[sasldblistusers2]=sasl2-bin
+	[groff]=groff-base
+	[make]=make
 )
 
 missing_cmds=()
 missing_pkgs=()
-for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps saslpasswd2 sasldblistusers2; do
+for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps saslpasswd2 sasldblistusers2 groff make; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing_cmds+=("$cmd")
 		pkg=${PKG[$cmd]}

@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"log/slog"
+	"log/syslog"
 	"os"
 	"path/filepath"
 	"time"
@@ -29,13 +31,30 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 func newLogger(cfg *config.Config) *slog.Logger {
+	if cfg.Log.Output == "syslog" {
+		w, err := syslog.New(syslog.LOG_MAIL|syslog.LOG_INFO, "mailseal")
+		if err == nil {
+			return syslogLogger(w, cfg)
+		}
+		log := stderrLogger(cfg)
+		log.Warn("log.output is syslog but syslog is not reachable; logging to standard error", "key", "log.output", "err", err)
+		return log
+	}
+	return stderrLogger(cfg)
+}
+
+func stderrLogger(cfg *config.Config) *slog.Logger {
+	return slog.New(logHandler(os.Stderr, cfg, nil))
+}
+
+func logHandler(w io.Writer, cfg *config.Config, replace func([]string, slog.Attr) slog.Attr) slog.Handler {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Log.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: replace}
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.NewTextHandler(w, opts)
 }
 
 // openCerts opens the certificate store and CA the config names.

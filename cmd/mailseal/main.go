@@ -13,8 +13,9 @@ import (
 
 // exitError carries a process exit code through cobra.
 type exitError struct {
-	code int
-	err  error
+	code   int
+	err    error
+	logged bool // already logged in the configured log format: do not print again
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -26,9 +27,11 @@ func main() {
 	syscall.Umask(0o077)
 	root := newRootCommand()
 	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
 		var ee *exitError
-		if errors.As(err, &ee) {
+		if !errors.As(err, &ee) || !ee.logged {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		if ee != nil {
 			os.Exit(ee.code)
 		}
 		os.Exit(exitFailed)
@@ -60,6 +63,7 @@ func newRootCommand() *cobra.Command {
 		newPolicyCommand(cfgPath),
 		newVersionCommand(),
 	)
+	root.AddCommand(newManCommand(root))
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s: %w", c.CommandPath(), err)}
 	})

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -61,22 +62,39 @@ func settingsFrom(cfg *config.Config) (*milter.Settings, error) {
 	}, nil
 }
 
-func serve(parent context.Context, cfg *config.Config) error {
+func serve(parent context.Context, cfg *config.Config) (err error) {
 	if parent == nil {
 		parent = context.Background()
 	}
 	log := newLogger(cfg)
+	defer func() {
+		if err != nil {
+			err = logFatal(log, err)
+		}
+	}()
 	milterConns, socketmapConns := connectionLimits(raiseOpenFiles(log), cfg.Milter.MaxConnections, cfg.Socketmap.MaxConnections)
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
 
 	metrics := admin.NewMetrics()
+	metrics.BuildInfo(version, runtime.Version())
+	first := probeFirstStart(cfg)
 	mgr, err := openCerts(ctx, cfg, log, func(string, *x509.Certificate) { metrics.CertificateIssued() })
 	if err != nil {
 		return err
 	}
 	defer mgr.Close()
 	logIdentitySetup(cfg, mgr, log)
+	metrics.Expiries(func() (time.Time, error) {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return mgr.SoonestExpiry(ctx)
+	}, func() time.Time {
+		if ca := mgr.CACertificate(); ca != nil {
+			return ca.NotAfter
+		}
+		return time.Time{}
+	})
 
 	settings, err := settingsFrom(cfg)
 	if err != nil {
@@ -84,7 +102,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 	}
 	var reinjector milter.Reinjector
 	if cfg.Reinject != "" {
-		reinjector = &reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID}
+		reinjector = countingReinjector{&reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID, Logger: log}, metrics}
 	}
 	proc := milter.NewProcessor(settings, mgr, reinjector, log)
 	copies, err := ledger.Open(ctx, filepath.Join(cfg.StateDir, "copies.db"), cfg.Milter.CopyRetention)
@@ -119,7 +137,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 	network, address, _ := config.SplitSocket(cfg.Listen)
 	ln, err := milter.Listen(network, address)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen: cannot listen on %s: %w", cfg.Listen, err)
 	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -129,7 +147,7 @@ func serve(parent context.Context, cfg *config.Config) error {
 		aln, err := net.Listen("tcp", cfg.AdminListen)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("admin: listen on %s: %w", cfg.AdminListen, err)
+			return fmt.Errorf("admin_listen: cannot listen on %s: %w", cfg.AdminListen, err)
 		}
 		healthy := func(ctx context.Context) error {
 			if srv.Closing() {
@@ -144,18 +162,19 @@ func serve(parent context.Context, cfg *config.Config) error {
 			}
 		}()
 	}
-	go mgr.RunRenewer(ctx, cfg.CA.RenewInterval)
+	go mgr.RunRenewerObserved(ctx, cfg.CA.RenewInterval, metrics.RenewalFailures)
 
 	var tlsMap *socketmap.Server
 	if cfg.SocketmapListen != "" {
 		sln, err := net.Listen("tcp", cfg.SocketmapListen)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("socketmap: listen on %s: %w", cfg.SocketmapListen, err)
+			return fmt.Errorf("socketmap_listen: cannot listen on %s: %w", cfg.SocketmapListen, err)
 		}
 		tlsMap = socketmap.New(map[string]socketmap.Lookup{
 			"tlspolicy": func(_ context.Context, key string) (string, bool, error) {
 				v, ok := proc.Settings().Engine.TLSPolicy(key)
+				metrics.SocketmapLookup("tlspolicy", ok)
 				return v, ok, nil
 			},
 		}, socketmap.Options{Logger: log, MaxConnections: socketmapConns})
@@ -175,7 +194,9 @@ func serve(parent context.Context, cfg *config.Config) error {
 	log.Info("mailseal serving", "listen", cfg.Listen, "admin", cfg.AdminListen, "socketmap", cfg.SocketmapListen,
 		"reinject", cfg.Reinject, "rules", len(cfg.Policy.Rules), "state_dir", cfg.StateDir,
 		"milter_max_connections", milterConns, "socketmap_max_connections", socketmapConns,
-		"internal_domains", cfg.InternalDomains, "config", cfg.Source)
+		"internal_domains", cfg.InternalDomains, "config", cfg.Source,
+		"ca_fingerprint_sha256", caFingerprint(mgr.CACertificate()))
+	first.report(log)
 
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
