@@ -2,6 +2,7 @@ package integration
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,7 +28,7 @@ func newSMIMEPartner(t *testing.T, addr, kind string) partner {
 	dir := t.TempDir()
 	p := partner{addr: addr, certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
 	args := []string{"req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=" + addr,
-		"-addext", "subjectAltName=email:" + addr, "-addext", "extendedKeyUsage=emailProtection",
+		"-addext", "subjectAltName=email:" + addr, "-addext", "extendedKeyUsage=emailProtection", "-addext", "basicConstraints=critical,CA:FALSE",
 		"-keyout", p.keyFile, "-out", p.certFile}
 	if kind == "ec" {
 		args = append(args, "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-addext", "keyUsage=digitalSignature,keyAgreement")
@@ -74,20 +75,32 @@ func gpgsmDecrypt(t *testing.T, p partner, raw []byte) []byte {
 		t.Fatal(err)
 	}
 	p12 := filepath.Join(home, "partner.p12")
-	if out, err := run(t, nil, "openssl", "pkcs12", "-export", "-in", p.certFile, "-inkey", p.keyFile, "-out", p12, "-passout", "pass:test"); err != nil {
+	// gpgsm 2.2 cannot read OpenSSL 3's default PKCS#12 encryption.
+	if out, err := run(t, nil, "openssl", "pkcs12", "-export", "-in", p.certFile, "-inkey", p.keyFile, "-out", p12, "-passout", "pass:test",
+		"-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"); err != nil {
 		t.Fatalf("openssl pkcs12: %v\n%s", err, out)
 	}
-	if out, err := run(t, env, "gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase", "test", "--import", p12); err != nil {
+	gpgsm := func(args ...string) *exec.Cmd {
+		cmd := exec.Command("gpgsm", append([]string{"--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0",
+			"--disable-crl-checks", "--disable-policy-checks"}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		cmd.Stdin = strings.NewReader("test\n")
+		return cmd
+	}
+	if out, err := gpgsm("--import", p12).CombinedOutput(); err != nil || !strings.Contains(string(out), "secret keys imported: 1") {
 		t.Fatalf("gpgsm --import: %v\n%s", err, out)
 	}
-	// gpgsm wants the body of the application/pkcs7-mime entity: base64 DER.
+	// gpgsm reads the CMS structure: the base64 body of the pkcs7-mime entity, decoded.
 	m := parseMail(t, raw)
+	der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(m.Body)), ""))
+	if err != nil {
+		t.Fatalf("pkcs7-mime body: %v", err)
+	}
 	in := filepath.Join(home, "msg.p7m")
-	if err := os.WriteFile(in, m.Body, 0o600); err != nil {
+	if err := os.WriteFile(in, der, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase", "test", "--disable-crl-checks", "--decrypt", in)
-	cmd.Env = append(os.Environ(), env...)
+	cmd := gpgsm("--decrypt", in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
