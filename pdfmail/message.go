@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -156,23 +155,36 @@ func decodeTransfer(h textproto.Header, body io.Reader) ([]byte, error) {
 	return readAllSlack(e.Body)
 }
 
-// readAllSlack reads r into a slice with 16 bytes of spare capacity (one AES block).
+// readAllSlack reads r into a slice of exactly its size plus 16 bytes of spare
+// capacity (one AES block, see aesBlock). It reads into chunks first and copies once:
+// growing one slice would allocate about five times the data on the way.
 func readAllSlack(r io.Reader) ([]byte, error) {
-	b := make([]byte, 0, 4096)
-	for {
-		if cap(b)-len(b) < 16+512 {
-			// append's growth (1.25x for large slices) keeps the copy small.
-			b = slices.Grow(b, 4096)
+	var chunks [][]byte
+	total := 0
+	size := 4096
+	var err error
+	for err == nil {
+		c := make([]byte, size)
+		n := 0
+		for n < len(c) && err == nil {
+			var m int
+			m, err = r.Read(c[n:])
+			n += m
 		}
-		n, err := r.Read(b[len(b) : cap(b)-16])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
+		chunks = append(chunks, c[:n])
+		total += n
+		if size < 1<<20 {
+			size *= 2
 		}
 	}
+	if err == io.EOF {
+		err = nil
+	}
+	out := make([]byte, 0, total+16)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return out, err
 }
 
 // toUTF8 converts text in the named charset to UTF-8; unknown charsets are read as
