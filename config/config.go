@@ -34,6 +34,7 @@ type Config struct {
 
 	// Socketmap tunes the socketmap server; its address stays socketmap_listen.
 	Socketmap SocketmapConfig `mapstructure:"socketmap"`
+	PDF       PDFConfig       `mapstructure:"pdf"`
 }
 
 // StoreConfig selects where certificates and keys live.
@@ -79,6 +80,12 @@ type SocketmapConfig struct {
 }
 
 // LogConfig selects log verbosity and format.
+// PDFConfig is the PDF fallback (pdf.*).
+type PDFConfig struct {
+	PasswordDelivery string `mapstructure:"password_delivery"`
+	Language         string `mapstructure:"language"`
+}
+
 type LogConfig struct {
 	Level  string `mapstructure:"level"`
 	Format string `mapstructure:"format"`

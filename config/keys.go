@@ -43,6 +43,8 @@ var Keys = []Key{
 	{"policy.encrypted_subject", "...", "string", "Outer Subject of encrypted mail; the real one travels inside the encrypted part (RFC 9788 header protection). Empty keeps the real subject visible."},
 	{"policy.rules", []map[string]any{}, "list of rules", "Per-partner rules, first match wins per recipient: see docs/policy.md."},
 	{"policy.unauthorised_internal", "deliver", "deliver|reject", "Mail from an internal-domain sender that cannot be signed because the client is not authorised to send as it (no matching SMTP AUTH, not from trusted_networks): deliver it unsigned, or refuse it with 550 5.7.1."},
+	{"pdf.password_delivery", "sender", "sender", "PDF fallback: how the password of the encrypted PDF travels. sender: a separate mail to the sender (through reinject), who passes it on by phone or in person; the PDF is handed over only after that mail. (sms and fixed are planned.)"},
+	{"pdf.language", "en", "en|de", "PDF fallback: language of the PDF's labels, the recipient's notice (de: German, then English) and the sender's password mail."},
 	{"milter.spool_memory", "4MiB", "size", "Message bytes kept in memory before spooling to a temporary file."},
 	{"milter.max_message_size", "64MiB", "size", "Largest message mailseal processes; larger ones are refused with 552 5.3.4."},
 	{"milter.read_timeout", "10m", "duration", "Idle time allowed between two commands from Postfix on one connection."},

@@ -145,6 +145,18 @@ func (c *Config) Validate() Problems {
 	default:
 		bad("log.output", "%q is not one of stderr, syslog", c.Log.Output)
 	}
+	switch c.PDF.PasswordDelivery {
+	case "sender":
+	case "sms", "fixed":
+		bad("pdf.password_delivery", "%q is not available in this version; use sender", c.PDF.PasswordDelivery)
+	default:
+		bad("pdf.password_delivery", "%q is not one of sender, sms, fixed", c.PDF.PasswordDelivery)
+	}
+	switch c.PDF.Language {
+	case "en", "de":
+	default:
+		bad("pdf.language", "%q is not one of en, de", c.PDF.Language)
+	}
 	return ps
 }
 

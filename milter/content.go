@@ -30,11 +30,14 @@ type content struct {
 	deletes []HeaderRef
 	adds    []Header
 	body    []byte // nil: original body
-	action  string // signed | none
+	action  string // signed | encrypted-smime | encrypted-pgp | pdf | none
+	// notice, for the PDF fallback, is the password mail to the sender: it
+	// is handed over before the copy is.
+	notice *passwordNotice
 }
 
-// render builds the copy for one group. A treatment this gateway cannot
-// carry out is refused, never downgraded to plain.
+// render builds the copy for one group. A treatment that fails is refused
+// or tempfailed, never downgraded to plain.
 func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*content, Reply, error) {
 	c := &content{action: "none"}
 	if m.subject != nil {
@@ -50,12 +53,8 @@ func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*c
 		reply, err := p.encrypt(ctx, m, g, c)
 		return c, reply, err
 	case policy.TreatPDF:
-		text := fmt.Sprintf("<%s> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet", g.Recipients[0])
-		if n := len(g.Recipients) - 1; n > 0 {
-			text += fmt.Sprintf(" (and %d more recipient(s) refused for the same reason)", n)
-		}
-		return nil, Reject(550, "5.7.1", text),
-			fmt.Errorf("treatment %s for %v is not available", g.Treatment, g.Recipients)
+		reply, err := p.pdf(ctx, m, g, c)
+		return c, reply, err
 	}
 	return nil, Reply{}, fmt.Errorf("unknown treatment %s", g.Treatment)
 }

@@ -35,6 +35,7 @@ type Settings struct {
 	Policy     policy.Settings // who may be signed for
 	Engine     *policy.Engine  // rules: what each recipient gets
 	AuthservID string
+	PDF        PDFSettings // the PDF fallback
 }
 
 // Processor is mailseal's Handler: strip forged verdict headers, decide per
@@ -209,6 +210,9 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 		res.DeleteRecipients = append(res.DeleteRecipients, groups[i].Recipients...)
 	}
 	in := copies[0]
+	if err := p.sendNotice(ctx, tx, in.notice); err != nil {
+		return p.fail(tx, res, TempFail("4.3.0", "The password for your message's encrypted PDF could not be sent right now; please try again later"), err)
+	}
 	res.ChangeHeaders = in.changes
 	res.DeleteHeaders = append(res.DeleteHeaders, in.deletes...)
 	res.AddHeaders = append(res.AddHeaders, in.adds...)

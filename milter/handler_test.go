@@ -667,8 +667,6 @@ func TestHandleRejections(t *testing.T) {
 		}, Reject(550, "5.7.1", "<bob@partner.example>: this message is marked confidential, but no certificate or key is known for this address")},
 		{"several refused recipients", reject, []string{"bob@partner.example", "carol@partner.example", "dave@other.example"}, subject("Re: [CONFIDENTIAL] plan"),
 			Reject(550, "5.7.1", "<bob@partner.example>: this message is marked confidential, but no certificate or key is known for this address (and 2 more recipient(s) refused for the same reason)")},
-		{"confidential, fallback pdf", policy.DefaultSpec(), nil, subject("=?utf-8?q?[Vertraulich]_Geh=C3=A4lter?="),
-			Reject(550, "5.7.1", "<bob@partner.example> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet")},
 		{"inbound require_tls without TLS", inboundTLS, []string{"alice@corp.example"}, bank(""),
 			Reject(550, "5.7.1", "this sender's mail must arrive over TLS (STARTTLS); the connection was not encrypted")},
 		{"inbound require_tls with TLS", inboundTLS, []string{"alice@corp.example"}, bank("TLSv1.3"), Reply{}},
@@ -964,9 +962,11 @@ func TestHandleSubjectTag(t *testing.T) {
 			}
 		})
 	}
-	// Otherwise confidential mail is refused, subject untouched.
+	// Otherwise confidential mail needs the PDF fallback, whose password
+	// cannot reach the sender without reinject: tempfailed, subject
+	// untouched, never delivered in clear.
 	res := p.Handle(context.Background(), newTx(setHeader(baseHeaders(), "Subject", "[secure] x"), plainBody))
-	if res.Reply.Code != 550 || res.ChangeHeaders != nil {
+	if res.Reply.Code != 451 || res.ChangeHeaders != nil || res.Body != nil {
 		t.Errorf("unencrypted confidential mail: %+v", res)
 	}
 }

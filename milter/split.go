@@ -44,6 +44,11 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 	if err != nil {
 		return "", err
 	}
+	// A PDF's password reaches the sender before the PDF leaves: never a
+	// PDF nobody can open.
+	if err := p.sendNotice(ctx, m.tx, c.notice); err != nil {
+		return "", err
+	}
 	p.log.Debug("handing copy over", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients, "key", key)
 	if err := p.reinject.Send(ctx, m.tx.envelope(g.Recipients), msg); err != nil {
 		return "", fmt.Errorf("copy for %v: %w", g.Recipients, err)

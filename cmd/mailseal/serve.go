@@ -51,6 +51,7 @@ func settingsFrom(cfg *config.Config) (*milter.Settings, error) {
 	return &milter.Settings{
 		AuthservID: cfg.AuthservID,
 		Engine:     engine,
+		PDF:        milter.PDFSettings{Lang: cfg.PDF.Language, MaxSize: int(cfg.Milter.MaxMessageSize)},
 		Policy: policy.Settings{
 			InternalDomains: append([]string(nil), cfg.InternalDomains...),
 			TrustedNetworks: cfg.TrustedPrefixes(),
