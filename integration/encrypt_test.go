@@ -343,3 +343,27 @@ func TestMixedKeysOneCopyEachPGPDecryptsWithGpg(t *testing.T) {
 
 	expectDeliveries(t, pf, map[string]int{"bob@smime.example": 1, "pat@pgp.example": 1, "kim@nokey.example": 1})
 }
+
+// encrypt: required with fallback: reject refuses a recipient at RCPT only
+// while no key is known; once the partner's certificate is imported, the
+// same mail is accepted and leaves encrypted.
+func TestRequiredEncryptionRefusesOnlyWithoutKey(t *testing.T) {
+	d, pf := setupPolicy(t, partnerRules, nil)
+	p := newSMIMEPartner(t, "bob@partner.example", "rsa")
+	mail := postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@partner.example"},
+		Data: mailTo("alice@corp.example", []string{"bob@partner.example"}, "Offer"), SourceIP: trustedIP}
+	r := pf.Submit(mail)
+	if len(r.Errors) != 1 || r.Errors[0].Stage != "RCPT" || r.Errors[0].Code != 550 {
+		t.Fatalf("without a key: %v, want 550 at RCPT", r.Error())
+	}
+	if out, err := d.CLI("certs", "import", p.certFile); err != nil {
+		t.Fatalf("certs import: %v\n%s", err, out)
+	}
+	if err := pf.Send(t, mail); err != nil {
+		t.Fatalf("with the key imported: %v", err)
+	}
+	raw := pf.WaitDelivered(t, "bob@partner.example", 1, deliveryTimeout)[0]
+	content, _ := opensslVerify(t, d.CAFile(), opensslDecrypt(t, p, raw))
+	mustContain(t, string(content), "Subject: Offer")
+	expectDeliveries(t, pf, map[string]int{"bob@partner.example": 1})
+}

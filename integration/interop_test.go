@@ -161,7 +161,8 @@ func TestPartHeadersKeptIntact(t *testing.T) {
 
 	long, _ := partHeaderMail("alice@corp.example", "carol@partner.example", 1100)
 	r := pf.Submit(postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@partner.example"}, Data: long, SourceIP: trustedIP})
-	if len(r.Errors) != 1 || r.Errors[0].Code != 554 || !strings.HasPrefix(r.Errors[0].Msg, "5.6.0") {
+	if len(r.Errors) != 1 || r.Errors[0].Code != 554 || !strings.HasPrefix(r.Errors[0].Msg, "5.6.0") ||
+		!strings.Contains(r.Errors[0].Msg, "longer than 998 characters") {
 		t.Fatalf("a Content-ID over 998 octets: %v, want 554 5.6.0", r.Error())
 	}
 	mustContain(t, d.Log(), "Content-ID has a word longer than 998 octets")

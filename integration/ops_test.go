@@ -271,11 +271,15 @@ func TestOperatorLogsAndMetrics(t *testing.T) {
 	_, hexfp, _ := strings.Cut(strings.TrimSpace(string(fp)), "=")
 	mustContain(t, log, "ca_fingerprint_sha256="+hexfp)
 
-	// bob is refused at RCPT; eve's copy is re-injected; flaky's copy is
-	// deferred by the listener, so the message is tempfailed.
+	// bob is refused at RCPT; eve's copy (signed, carol's stays unsigned
+	// in place) is re-injected. Then flaky's copy is deferred by the
+	// listener, so that message is tempfailed. (Signed Bcc recipients share
+	// one copy, so they go in two messages.)
 	msg := mailTo("alice@corp.example", []string{"carol@plain.example"}, "Ops")
-	pf.Submit(postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@plain.example", "bob@partner.example", "eve@other.example", "flaky@other.example"}, Data: msg, SourceIP: trustedIP})
+	pf.Submit(postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@plain.example", "bob@partner.example", "eve@other.example"}, Data: msg, SourceIP: trustedIP})
 	pf.WaitDelivered(t, "eve@other.example", 1, deliveryTimeout)
+	msg = mailTo("alice@corp.example", []string{"carol@plain.example"}, "Ops again")
+	pf.Submit(postfixtest.Mail{From: "alice@corp.example", To: []string{"carol@plain.example", "flaky@other.example"}, Data: msg, SourceIP: trustedIP})
 	d.WaitLog(`reply="451`, 10*time.Second)
 	log = d.Log()
 	mustContain(t, log, `level=WARN msg="recipient refused"`)

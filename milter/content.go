@@ -7,6 +7,7 @@ import (
 	"mime"
 
 	"github.com/mailseal/mailseal/certs"
+	"github.com/mailseal/mailseal/crypto/mimecanon"
 	"github.com/mailseal/mailseal/crypto/smime"
 	"github.com/mailseal/mailseal/policy"
 	"github.com/mailseal/mailseal/treat"
@@ -82,6 +83,8 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	}
 	signed, err := treat.Sign(s, m.contentFields(), body)
 	switch {
+	case errors.Is(err, mimecanon.ErrUnfoldable):
+		return Reject(554, "5.6.0", "Your message could not be signed because a header line in one of its parts has a word longer than 998 characters, which mail servers cannot carry (often a very long file name or Content-ID); please shorten it"), err
 	case errors.Is(err, smime.ErrMalformed):
 		return Reject(554, "5.6.0", "Your message could not be signed because its MIME structure is malformed"), err
 	case errors.Is(err, smime.ErrTooLarge):

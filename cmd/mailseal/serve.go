@@ -73,6 +73,11 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 			err = logFatal(log, err)
 		}
 	}()
+	// Signals are caught from the start: a SIGTERM that arrives while the
+	// listeners come up must drain and exit 0, not kill the process.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
 	milterConns, socketmapConns := connectionLimits(raiseOpenFiles(log), cfg.Milter.MaxConnections, cfg.Socketmap.MaxConnections)
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
@@ -199,9 +204,6 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 		"ca_fingerprint_sha256", caFingerprint(mgr.CACertificate()))
 	first.report(log)
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(signals)
 	for {
 		select {
 		case sig := <-signals:

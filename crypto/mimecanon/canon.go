@@ -52,6 +52,11 @@ type Field struct{ Name, Value string }
 // ErrMalformed is returned (wrapped) for input that cannot be processed.
 var ErrMalformed = errors.New("mimecanon: malformed message")
 
+// ErrUnfoldable is the ErrMalformed case a sender can fix: a header field
+// holds a word longer than a mail line may be (998 octets), which no relay
+// carries and folding cannot split.
+var ErrUnfoldable = fmt.Errorf("%w: header word too long to fold", ErrMalformed)
+
 // MaxDepth is how deeply multiparts and messages may nest.
 const MaxDepth = 50
 

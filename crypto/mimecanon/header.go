@@ -188,7 +188,7 @@ func (h header) clean() (header, error) {
 		v := rewriteValue(f.name, f.value())
 		raw, ok := fold([]byte(f.name + ": " + v))
 		if !ok {
-			return nil, fmt.Errorf("%w: header field %s has a word longer than %d octets, which cannot be folded", ErrMalformed, f.name, MaxLineLength)
+			return nil, fmt.Errorf("%w: header field %s has a word longer than %d octets, which cannot be folded", ErrUnfoldable, f.name, MaxLineLength)
 		}
 		out = append(out, field{name: f.name, raw: raw})
 	}
