@@ -60,7 +60,7 @@ func TestCLI(t *testing.T) {
 		{"explain refuses at RCPT", rules, []string{"policy", "explain", "--from", "alice@corp.example", "--to", "bob@partner.example", "--to", "carol@x.example"},
 			0, []string{"at RCPT: bob@partner.example refused: 550 5.7.1 <bob@partner.example> requires encryption", "carol@x.example: sign (defaults"}},
 		{"explain confidential", rules, []string{"policy", "explain", "--from", "alice@corp.example", "--to", "carol@x.example", "--subject", "[secure] x"},
-			0, []string{"confidential: yes", "note: this version cannot make the encrypted PDF yet"}},
+			0, []string{"confidential: yes", "would get the message as an encrypted PDF"}},
 		{"explain needs --to", rules, []string{"policy", "explain", "--from", "alice@corp.example"}, 2, nil},
 		{"certs issue and show", "internal_domains: [corp.example]\n", []string{"certs", "issue", "bob@corp.example"}, 0, []string{"issued bob@corp.example serial"}},
 		{"certs show unknown", "", []string{"certs", "show", "nobody@corp.example"}, 1, nil},

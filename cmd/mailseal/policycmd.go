@@ -110,7 +110,7 @@ func newPolicyCommand(cfgPath func() string) *cobra.Command {
 			fmt.Fprint(out, settings.Engine.Explain(in))
 			for _, d := range settings.Engine.Evaluate(in).Decisions {
 				if d.Treatment == policy.TreatPDF {
-					fmt.Fprintf(out, "note: this version cannot make the encrypted PDF yet: the message to %s would be refused with 550 5.7.1\n", d.Recipient)
+					fmt.Fprintf(out, "note: %s would get the message as an encrypted PDF; its password goes to the sender in a separate mail\n", d.Recipient)
 				}
 			}
 			fmt.Fprintln(out, "(dry run: keys from the partner key directory; nothing was changed)")
