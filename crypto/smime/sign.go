@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/mailseal/mailseal/crypto/mimecanon"
 )
@@ -66,11 +67,17 @@ func (s *Signer) Sign(fields []HeaderField, body io.Reader) (signed *Signed, err
 		w = again
 		content = w.Bytes()[w.Len()-len(content):]
 	}
+	return s.finish(&w, boundary, content, now)
+}
+
+// finish signs content, which w holds after the preamble, and closes the
+// multipart/signed body with the signature part.
+func (s *Signer) finish(w *bytes.Buffer, boundary string, content []byte, now time.Time) (*Signed, error) {
 	der, err := s.detachedSignature(content, now)
 	if err != nil {
 		return nil, err
 	}
-	writeSignaturePart(&w, boundary, der)
+	writeSignaturePart(w, boundary, der)
 	return &Signed{
 		ContentType: `multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="` + boundary + `"`,
 		Body:        w.Bytes(),

@@ -36,15 +36,7 @@ func (s *Signer) SignEntity(entity []byte) (signed *Signed, err error) {
 	w.Grow(len(preamble) + len(boundary) + 2 + len(entity) + s.signaturePartSize(boundary))
 	writePreamble(&w, boundary)
 	w.Write(entity)
-	der, err := s.detachedSignature(entity, now)
-	if err != nil {
-		return nil, err
-	}
-	writeSignaturePart(&w, boundary, der)
-	return &Signed{
-		ContentType: `multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="` + boundary + `"`,
-		Body:        w.Bytes(),
-	}, nil
+	return s.finish(&w, boundary, entity, now)
 }
 
 // checkCanonical reports why entity is not safe to sign as it is.
