@@ -29,6 +29,12 @@ var disableConfigDir sync.Once
 // Encrypt embeds the original message and every attachment into doc's PDF and
 // encrypts it: AES-256, revision 6 (PDF 2.0), printing allowed, changes not.
 func Encrypt(doc *Document, userPassword, ownerPassword string) ([]byte, error) {
+	if doc == nil {
+		return nil, errNoDocument
+	}
+	if err := doc.compress(); err != nil {
+		return nil, err
+	}
 	var out bytes.Buffer
 	out.Grow(doc.sizeHint())
 	if err := doc.EncryptTo(&out, userPassword, ownerPassword); err != nil {
@@ -46,9 +52,24 @@ func Build(msg []byte, opts Options, userPassword, ownerPassword string) ([]byte
 	return Encrypt(doc, userPassword, ownerPassword)
 }
 
+var errNoDocument = errors.New("pdfmail: encrypt: no rendered document")
+
+// compress deflates the original message once (kept for a second Encrypt).
+func (d *Document) compress() error {
+	if d.eml != nil {
+		return nil
+	}
+	eml, err := deflate(d.original)
+	if err != nil {
+		return err
+	}
+	d.eml = eml
+	return nil
+}
+
 // sizeHint estimates the encrypted PDF's size, so the output grows once.
 func (d *Document) sizeHint() int {
-	n := len(d.pdf) + len(d.original) + 64<<10
+	n := len(d.pdf) + len(d.eml) + 64<<10
 	for _, a := range d.attachments {
 		n += len(a.Data) + 1024
 	}
@@ -59,7 +80,7 @@ func (d *Document) sizeHint() int {
 // memory of one whole PDF.
 func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) (err error) {
 	if d == nil || len(d.pdf) == 0 {
-		return errors.New("pdfmail: encrypt: no rendered document")
+		return errNoDocument
 	}
 	if userPassword == "" || ownerPassword == "" || userPassword == ownerPassword {
 		return ErrPassword
@@ -92,14 +113,12 @@ func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) (e
 	ctx.HeaderVersion = &v
 	ctx.RootVersion = nil
 
-	eml, err := deflate(d.original)
-	if err != nil {
+	if err := d.compress(); err != nil {
 		return err
 	}
-	if err := embed(ctx, originalName, "original message", eml, true, len(d.original), d.modTime); err != nil {
+	if err := embed(ctx, originalName, "original message", d.eml, true, len(d.original), d.modTime); err != nil {
 		return err
 	}
-	eml = nil // the context holds it now
 	for _, a := range d.attachments {
 		if err := embed(ctx, a.Name, a.Type, a.Data, false, len(a.Data), d.modTime); err != nil {
 			return err

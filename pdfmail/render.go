@@ -36,6 +36,7 @@ type Options struct {
 type Document struct {
 	pdf         []byte
 	original    []byte
+	eml         []byte // original, deflated (by Encrypt)
 	attachments []attachment
 	modTime     time.Time
 	// Pages is the number of pages laid out.

@@ -2,7 +2,7 @@
 # scripts/install-deps.sh — make sure the system tools the tests need are there.
 #
 # Needed: postfix (postfix, postqueue, smtp-source, smtp-sink), swaks, openssl,
-# gpgsm, gpg, qpdf, script (util-linux/bsdutils), ps (procps), and for SMTP AUTH
+# gpgsm, gpg, qpdf, pdftotext and pdfdetach (poppler-utils), script (util-linux/bsdutils), ps (procps), and for SMTP AUTH
 # tests (postfixtest Options.SASLUsers) saslpasswd2/sasldblistusers2 (sasl2-bin)
 # with the Cyrus PLAIN/LOGIN (libsasl2-modules) and sasldb
 # (libsasl2-modules-db) plugins.
@@ -27,6 +27,8 @@ declare -A PKG=(
 	[gpg]=gnupg
 	[gpg-agent]=gpg-agent
 	[qpdf]=qpdf
+	[pdftotext]=poppler-utils
+	[pdfdetach]=poppler-utils
 	[script]=bsdutils
 	[ps]=procps
 	[saslpasswd2]=sasl2-bin
@@ -35,7 +37,7 @@ declare -A PKG=(
 
 missing_cmds=()
 missing_pkgs=()
-for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps saslpasswd2 sasldblistusers2; do
+for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf pdftotext pdfdetach script ps saslpasswd2 sasldblistusers2; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing_cmds+=("$cmd")
 		pkg=${PKG[$cmd]}
