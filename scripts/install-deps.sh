@@ -2,7 +2,9 @@
 # scripts/install-deps.sh — make sure the system tools the tests need are there.
 #
 # Needed: postfix (postfix, postqueue, smtp-source, smtp-sink), swaks, openssl,
-# gpgsm, gpg, qpdf, pdftotext and pdfdetach (poppler-utils), script (util-linux/bsdutils), ps (procps), and for SMTP AUTH
+# gpgsm, gpg, qpdf, pdftotext and pdfdetach (poppler-utils), mutool (mupdf-tools),
+# node (nodejs) with pdf.js (libjs-pdf) for the PDF readers, script
+# (util-linux/bsdutils), ps (procps), and for SMTP AUTH
 # tests (postfixtest Options.SASLUsers) saslpasswd2/sasldblistusers2 (sasl2-bin)
 # with the Cyrus PLAIN/LOGIN (libsasl2-modules) and sasldb
 # (libsasl2-modules-db) plugins.
@@ -29,6 +31,8 @@ declare -A PKG=(
 	[qpdf]=qpdf
 	[pdftotext]=poppler-utils
 	[pdfdetach]=poppler-utils
+	[mutool]=mupdf-tools
+	[node]=nodejs
 	[script]=bsdutils
 	[ps]=procps
 	[saslpasswd2]=sasl2-bin
@@ -37,7 +41,7 @@ declare -A PKG=(
 
 missing_cmds=()
 missing_pkgs=()
-for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf pdftotext pdfdetach script ps saslpasswd2 sasldblistusers2; do
+for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf pdftotext pdfdetach mutool node script ps saslpasswd2 sasldblistusers2; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing_cmds+=("$cmd")
 		pkg=${PKG[$cmd]}
@@ -71,6 +75,10 @@ for plugin in libplain.so liblogin.so libsasldb.so; do
 		esac
 	fi
 done
+# pdf.js (the engine of Firefox's PDF viewer), read by the pdfmail tests under node.
+if [ ! -s /usr/share/javascript/pdf/build/pdf.js ]; then
+	missing_pkgs+=(libjs-pdf)
+fi
 # CA certificates for anything that talks TLS to the outside (go mod download).
 if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
 	missing_pkgs+=(ca-certificates)
