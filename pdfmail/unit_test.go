@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -207,5 +208,28 @@ func TestNotices(t *testing.T) {
 	}
 	if got := PDFFileName(""); got != "message.pdf" {
 		t.Errorf("PDFFileName(\"\") = %q", got)
+	}
+}
+
+func TestLongTextIsCutWithNote(t *testing.T) {
+	body := strings.Repeat("Zeile mit Text äöü.\n", 300)
+	subject := strings.Repeat("Betreff ", 2000)
+	msg := []byte("Subject: " + subject + "\nContent-Type: text/plain; charset=utf-8\n\n" + body)
+	pdf, doc, pw := buildPDF(t, msg, Options{Lang: "en", MaxTextBytes: 1000})
+	txt := squash(decryptedText(t, pdf, pw))
+	cutBody := len(strings.TrimRight(body, "\n ")) - 1000
+	for _, want := range []string{
+		fmt.Sprintf("%d more bytes are in the embedded original message (message.eml)", cutBody),
+		fmt.Sprintf("%d more bytes are in the embedded original message (message.eml)", len(strings.TrimSpace(subject))-maxHeaderBytes),
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	if doc.Pages > 10 {
+		t.Errorf("%d pages for a cut text", doc.Pages)
+	}
+	if files := detached(t, pdf, pw); !bytes.Equal(files["message.eml"], msg) {
+		t.Error("message.eml is not the whole original")
 	}
 }
