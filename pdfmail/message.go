@@ -40,20 +40,23 @@ type attachment struct {
 	Data []byte
 }
 
-// errParse wraps every failure to read the message at all.
-var errParse = errors.New("pdfmail: message cannot be parsed")
+// ErrMalformed wraps a failure to read the message at all (today only a parser
+// panic: a broken header section is shown as text instead).
+var ErrMalformed = errors.New("pdfmail: message cannot be parsed")
 
 // parseMessage reads msg behind recover: go-message is a parser of outside data.
 func parseMessage(msg []byte) (p *parsed, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("%w: panic in parser: %v", errParse, r)
+			p, err = nil, fmt.Errorf("%w: panic in parser: %v", ErrMalformed, r)
 		}
 	}()
 	br := bufio.NewReader(bytes.NewReader(msg))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", errParse, err)
+		// A header section nobody can parse: show the whole message as text rather
+		// than fail, so protected mail is still delivered (message.eml has it too).
+		return &parsed{Body: toUTF8(msg, ""), Damaged: true}, nil
 	}
 	p = &parsed{
 		From:    headerText(h, "From"),
@@ -69,7 +72,7 @@ func parseMessage(msg []byte) (p *parsed, err error) {
 	counter.walk(h, br, 0)
 	br = bufio.NewReader(bytes.NewReader(msg))
 	if h, err = textproto.ReadHeader(br); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", errParse, err)
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
 	w := walker{p: p, sizes: counter.sizes}
 	w.walk(h, br, 0)

@@ -233,3 +233,14 @@ func TestLongTextIsCutWithNote(t *testing.T) {
 		t.Error("message.eml is not the whole original")
 	}
 }
+
+func TestBrokenHeaderShowsRawMessage(t *testing.T) {
+	msg := []byte("this is no header line\nSubject: x\n\nKörper\n")
+	pdf, _, pw := buildPDF(t, msg, Options{Lang: "en"})
+	txt := squash(decryptedText(t, pdf, pw))
+	for _, want := range []string{"this is no header line Subject: x Körper", "could not be read"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("text lacks %q:\n%s", want, txt)
+		}
+	}
+}
