@@ -23,7 +23,7 @@ type parsed struct {
 	From, To, Cc, Date, Subject string
 	// Body is the text shown in the PDF (UTF-8; HTML already turned into text).
 	Body string
-	// BodyNote says where the body came from when that matters ("HTML").
+	// FromHTML: the message had no text/plain part; Body is its HTML as text.
 	FromHTML bool
 	// Attachments are the decoded parts that are not the shown body text.
 	Attachments []attachment

@@ -180,9 +180,9 @@ func TestParseMessage(t *testing.T) {
 
 func TestNotices(t *testing.T) {
 	for _, lang := range []string{"de", "en"} {
-		r := RecipientNotice(lang, "Jürgen <j@corp.example>", "Vertrag", "per Telefon vom Absender")
+		r := RecipientNotice(lang, DeliverySender, "Jürgen <j@corp.example>", "Vertrag")
 		s := SenderNotice(lang, "eleni@partner.example", "Vertrag", "kfp3-x7qa-m9dt-hw2e")
-		for _, want := range []string{"Jürgen <j@corp.example>", "Vertrag.pdf", "per Telefon vom Absender"} {
+		for _, want := range []string{"Jürgen <j@corp.example>", "Vertrag.pdf", "by phone"} {
 			if !strings.Contains(r.Body, want) {
 				t.Errorf("%s recipient notice lacks %q:\n%s", lang, want, r.Body)
 			}
@@ -197,6 +197,11 @@ func TestNotices(t *testing.T) {
 		}
 		if !strings.Contains(s.Subject, "eleni@partner.example") {
 			t.Errorf("%s sender notice subject %q", lang, s.Subject)
+		}
+	}
+	for d, want := range map[PasswordDelivery]string{DeliverySMS: "SMS", DeliveryFixed: "vereinbarte", "unknown": "telefonisch"} {
+		if got := RecipientNotice("de", d, "a", "b").Body; !strings.Contains(got, want) {
+			t.Errorf("delivery %q: notice lacks %q:\n%s", d, want, got)
 		}
 	}
 	if !strings.Contains(SenderNotice("de", "x", "y", "z").Body, "Passwort") ||
