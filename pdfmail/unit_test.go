@@ -249,3 +249,20 @@ func TestBrokenHeaderShowsRawMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentBuilds: the milter builds PDFs for several messages at once.
+func TestConcurrentBuilds(t *testing.T) {
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func(i int) {
+			body := fmt.Sprintf("Nachricht %d: %s\n", i, sampleDE)
+			_, err := Build(textMail(body), Options{Lang: "de"}, fmt.Sprintf("user-%d", i), "owner")
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
