@@ -147,6 +147,9 @@ func (d *Document) encryptTo(w io.Writer, userPassword, ownerPassword string, co
 	if collect {
 		d.collect()
 	}
+	if d.sizeHint() > bigDocument {
+		w = &collectingWriter{w: w}
+	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := api.WriteContext(ctx, bw); err != nil {
 		return fmt.Errorf("pdfmail: write encrypted PDF: %w", err)
@@ -220,4 +223,24 @@ func embed(ctx *model.Context, name, desc string, raw []byte, deflated bool, siz
 		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
 	return nil
+}
+
+// collectingWriter runs the garbage collector after every bigDocument/2 bytes written.
+// pdfcpu allocates an encrypted copy of each stream and drops it once written; with
+// Go's default GC pacing the copies of several big streams would all stay in memory
+// until the heap doubles. Collecting as the output goes keeps at most about one
+// such copy alive.
+type collectingWriter struct {
+	w       io.Writer
+	written int
+}
+
+func (c *collectingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.written += n
+	if c.written >= bigDocument/2 {
+		c.written = 0
+		runtime.GC()
+	}
+	return n, err
 }
