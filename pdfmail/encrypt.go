@@ -17,8 +17,8 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
-// ErrPassword is returned for an empty password or an owner password equal to the
-// user password.
+// ErrPassword is returned for an empty password, one longer than 127 bytes, or an
+// owner password equal to the user password.
 var ErrPassword = errors.New("pdfmail: unusable passwords")
 
 // aesBlock is the room pdfcpu's AES padding appends to a stream: with this much spare
@@ -27,7 +27,8 @@ const aesBlock = 16
 
 var disableConfigDir sync.Once
 
-// bigDocument is the size above which EncryptTo collects garbage before writing.
+// bigDocument is the size above which garbage is collected before and while the PDF
+// is written (see collect and collectingWriter).
 const bigDocument = 8 << 20
 
 // Encrypt embeds the original message and every attachment into doc's PDF and
@@ -102,7 +103,9 @@ func (d *Document) encryptTo(w io.Writer, userPassword, ownerPassword string, co
 	if d == nil || len(d.pdf) == 0 {
 		return errNoDocument
 	}
-	if userPassword == "" || ownerPassword == "" || userPassword == ownerPassword {
+	// Revision 6 uses at most 127 bytes of a password: a longer one would be cut.
+	if userPassword == "" || ownerPassword == "" || userPassword == ownerPassword ||
+		len(userPassword) > 127 || len(ownerPassword) > 127 {
 		return ErrPassword
 	}
 	defer func() {

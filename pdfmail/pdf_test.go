@@ -270,7 +270,8 @@ func TestEncryptRejectsBadPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pw := range [][2]string{{"", "o"}, {"u", ""}, {"same", "same"}} {
+	long := strings.Repeat("p", 128)
+	for _, pw := range [][2]string{{"", "o"}, {"u", ""}, {"same", "same"}, {long, "o"}, {"u", long}} {
 		if _, err := Encrypt(doc, pw[0], pw[1]); err != ErrPassword {
 			t.Errorf("Encrypt(%q, %q) = %v, want ErrPassword", pw[0], pw[1], err)
 		}
