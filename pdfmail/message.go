@@ -107,9 +107,14 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 		return
 	}
 	mh := message.Header{Header: h}
-	mediaType, params, err := mh.ContentType()
-	if err != nil || mediaType == "" {
-		mediaType, params = "text/plain", map[string]string{"charset": params["charset"]}
+	// A bad parameter still leaves the media type (params are then empty); no
+	// Content-Type at all means text/plain (RFC 2045).
+	mediaType, params, _ := mh.ContentType()
+	if mediaType == "" {
+		mediaType = "text/plain"
+	}
+	if params == nil {
+		params = map[string]string{}
 	}
 	if strings.HasPrefix(mediaType, "multipart/") && params["boundary"] != "" {
 		mr := textproto.NewMultipartReader(body, params["boundary"])

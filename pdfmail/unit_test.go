@@ -164,6 +164,7 @@ func TestParseMessage(t *testing.T) {
 		{"html only", "Content-Type: text/html\n\n<p>H</p>", "H", true, 0},
 		{"unknown encoding kept", "Content-Type: application/x-y\nContent-Disposition: attachment; filename=a\nContent-Transfer-Encoding: x-weird\n\nraw", "", false, 1},
 		{"no body", "Subject: x\n", "", false, 0},
+		{"bad parameter keeps type", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nT\n--b\nContent-Type: application/pdf; name=\"x\n\n%PDF\n--b--\n", "T", false, 1},
 		{"inline image", "Content-Type: multipart/related; boundary=b\n\n--b\nContent-Type: text/plain\n\nT\n--b\nContent-Type: image/png\nContent-ID: <i>\n\nPNG\n--b--\n", "T", false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
