@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailseal/mailseal/pdfmail"
 	"github.com/mailseal/mailseal/policy"
 	"github.com/mailseal/mailseal/reinject"
 	"github.com/mailseal/mailseal/treat"
@@ -46,11 +47,7 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	if err != nil {
 		return Reply{}, err
 	}
-	delivery := "from the sender, by another way than e-mail (for example by phone)"
-	if set.PDF.Lang == "de" {
-		delivery = "vom Absender auf anderem Weg als per E-Mail (zum Beispiel telefonisch)"
-	}
-	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: delivery})
+	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: pdfmail.DeliverySender})
 	if err != nil {
 		return replyFor(err, "converted to an encrypted PDF"), err
 	}

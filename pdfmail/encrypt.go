@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
 
-// ErrPassword is returned for an empty password or an owner password equal to the
-// user password.
+// ErrPassword is returned for an empty password, one longer than 127 bytes, or an
+// owner password equal to the user password.
 var ErrPassword = errors.New("pdfmail: unusable passwords")
 
 // aesBlock is the room pdfcpu's AES padding appends to a stream: with this much spare
@@ -26,12 +27,23 @@ const aesBlock = 16
 
 var disableConfigDir sync.Once
 
+// bigDocument is the size above which garbage is collected before and while the PDF
+// is written (see collect and collectingWriter).
+const bigDocument = 8 << 20
+
 // Encrypt embeds the original message and every attachment into doc's PDF and
 // encrypts it: AES-256, revision 6 (PDF 2.0), printing allowed, changes not.
 func Encrypt(doc *Document, userPassword, ownerPassword string) ([]byte, error) {
+	if doc == nil {
+		return nil, errNoDocument
+	}
+	if err := doc.compress(); err != nil {
+		return nil, err
+	}
+	doc.collect()
 	var out bytes.Buffer
 	out.Grow(doc.sizeHint())
-	if err := doc.EncryptTo(&out, userPassword, ownerPassword); err != nil {
+	if err := doc.encryptTo(&out, userPassword, ownerPassword, false); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
@@ -46,9 +58,24 @@ func Build(msg []byte, opts Options, userPassword, ownerPassword string) ([]byte
 	return Encrypt(doc, userPassword, ownerPassword)
 }
 
+var errNoDocument = errors.New("pdfmail: encrypt: no rendered document")
+
+// compress deflates the original message once (kept for a second Encrypt).
+func (d *Document) compress() error {
+	if d.eml != nil {
+		return nil
+	}
+	eml, err := deflate(d.original)
+	if err != nil {
+		return err
+	}
+	d.eml = eml
+	return nil
+}
+
 // sizeHint estimates the encrypted PDF's size, so the output grows once.
 func (d *Document) sizeHint() int {
-	n := len(d.pdf) + len(d.original) + 64<<10
+	n := len(d.pdf) + len(d.eml) + 64<<10
 	for _, a := range d.attachments {
 		n += len(a.Data) + 1024
 	}
@@ -57,11 +84,28 @@ func (d *Document) sizeHint() int {
 
 // EncryptTo writes the encrypted PDF to w (see Encrypt). Streaming into w saves the
 // memory of one whole PDF.
-func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) (err error) {
-	if d == nil || len(d.pdf) == 0 {
-		return errors.New("pdfmail: encrypt: no rendered document")
+func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) error {
+	return d.encryptTo(w, userPassword, ownerPassword, true)
+}
+
+// collect runs the garbage collector for a big document. What parsing and layout
+// left behind is garbage by now; collecting it before pdfcpu allocates an encrypted
+// copy of each stream keeps the heap near what is alive (message, attachments,
+// compressed original): a 25 MB message peaks about 0.5 × its size lower. It is
+// cheap: the big slices hold no pointers to mark.
+func (d *Document) collect() {
+	if d.sizeHint() > bigDocument {
+		runtime.GC()
 	}
-	if userPassword == "" || ownerPassword == "" || userPassword == ownerPassword {
+}
+
+func (d *Document) encryptTo(w io.Writer, userPassword, ownerPassword string, collect bool) (err error) {
+	if d == nil || len(d.pdf) == 0 {
+		return errNoDocument
+	}
+	// Revision 6 uses at most 127 bytes of a password: a longer one would be cut.
+	if userPassword == "" || ownerPassword == "" || userPassword == ownerPassword ||
+		len(userPassword) > 127 || len(ownerPassword) > 127 {
 		return ErrPassword
 	}
 	defer func() {
@@ -92,18 +136,22 @@ func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) (e
 	ctx.HeaderVersion = &v
 	ctx.RootVersion = nil
 
-	eml, err := deflate(d.original)
-	if err != nil {
+	if err := d.compress(); err != nil {
 		return err
 	}
-	if err := embed(ctx, originalName, "original message", eml, true, len(d.original), d.modTime); err != nil {
+	if err := embed(ctx, originalName, "original message", d.eml, true, len(d.original), d.modTime); err != nil {
 		return err
 	}
-	eml = nil // the context holds it now
 	for _, a := range d.attachments {
 		if err := embed(ctx, a.Name, a.Type, a.Data, false, len(a.Data), d.modTime); err != nil {
 			return err
 		}
+	}
+	if collect {
+		d.collect()
+	}
+	if d.sizeHint() > bigDocument {
+		w = &collectingWriter{w: w}
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := api.WriteContext(ctx, bw); err != nil {
@@ -178,4 +226,24 @@ func embed(ctx *model.Context, name, desc string, raw []byte, deflated bool, siz
 		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
 	return nil
+}
+
+// collectingWriter runs the garbage collector after every bigDocument/2 bytes written.
+// pdfcpu allocates an encrypted copy of each stream and drops it once written; with
+// Go's default GC pacing the copies of several big streams would all stay in memory
+// until the heap doubles. Collecting as the output goes keeps at most about one
+// such copy alive.
+type collectingWriter struct {
+	w       io.Writer
+	written int
+}
+
+func (c *collectingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.written += n
+	if c.written >= bigDocument/2 {
+		c.written = 0
+		runtime.GC()
+	}
+	return n, err
 }

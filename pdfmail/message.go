@@ -23,7 +23,7 @@ type parsed struct {
 	From, To, Cc, Date, Subject string
 	// Body is the text shown in the PDF (UTF-8; HTML already turned into text).
 	Body string
-	// BodyNote says where the body came from when that matters ("HTML").
+	// FromHTML: the message had no text/plain part; Body is its HTML as text.
 	FromHTML bool
 	// Attachments are the decoded parts that are not the shown body text.
 	Attachments []attachment
@@ -40,20 +40,23 @@ type attachment struct {
 	Data []byte
 }
 
-// errParse wraps every failure to read the message at all.
-var errParse = errors.New("pdfmail: message cannot be parsed")
+// ErrMalformed wraps a failure to read the message at all (today only a parser
+// panic: a broken header section is shown as text instead).
+var ErrMalformed = errors.New("pdfmail: message cannot be parsed")
 
 // parseMessage reads msg behind recover: go-message is a parser of outside data.
 func parseMessage(msg []byte) (p *parsed, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("%w: panic in parser: %v", errParse, r)
+			p, err = nil, fmt.Errorf("%w: panic in parser: %v", ErrMalformed, r)
 		}
 	}()
 	br := bufio.NewReader(bytes.NewReader(msg))
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, fmt.Errorf("%w: header: %v", errParse, err)
+		// A header section nobody can parse: show the whole message as text rather
+		// than fail, so protected mail is still delivered (message.eml has it too).
+		return &parsed{Body: toUTF8(msg, ""), Damaged: true}, nil
 	}
 	p = &parsed{
 		From:    headerText(h, "From"),
@@ -62,7 +65,16 @@ func parseMessage(msg []byte) (p *parsed, err error) {
 		Date:    headerText(h, "Date"),
 		Subject: headerText(h, "Subject"),
 	}
-	w := walker{p: p}
+	// Two passes: the first only counts each part's decoded size, so the second can
+	// decode every part into a buffer of exactly its size (no growing, no garbage of
+	// the size of a large attachment). Decoding is cheap next to holding it twice.
+	counter := walker{p: &parsed{}, count: true}
+	counter.walk(h, br, 0)
+	br = bufio.NewReader(bytes.NewReader(msg))
+	if h, err = textproto.ReadHeader(br); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	w := walker{p: p, sizes: counter.sizes}
 	w.walk(h, br, 0)
 	switch {
 	case len(w.plain) > 0:
@@ -79,7 +91,11 @@ func parseMessage(msg []byte) (p *parsed, err error) {
 }
 
 type walker struct {
-	p     *parsed
+	p *parsed
+	// count: only record each leaf part's decoded size in sizes; otherwise sizes
+	// (from a counting pass) size the buffers, in the same order.
+	count bool
+	sizes []int
 	plain []string
 	html  []string
 	n     int // parts seen, for generated names
@@ -91,9 +107,14 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 		return
 	}
 	mh := message.Header{Header: h}
-	mediaType, params, err := mh.ContentType()
-	if err != nil || mediaType == "" {
-		mediaType, params = "text/plain", map[string]string{"charset": params["charset"]}
+	// A bad parameter still leaves the media type (params are then empty); no
+	// Content-Type at all means text/plain (RFC 2045).
+	mediaType, params, _ := mh.ContentType()
+	if mediaType == "" {
+		mediaType = "text/plain"
+	}
+	if params == nil {
+		params = map[string]string{}
 	}
 	if strings.HasPrefix(mediaType, "multipart/") && params["boundary"] != "" {
 		mr := textproto.NewMultipartReader(body, params["boundary"])
@@ -110,6 +131,15 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 		}
 	}
 	w.n++
+	if w.count {
+		n, _ := io.Copy(io.Discard, transferDecoder(h, body))
+		w.sizes = append(w.sizes, int(n))
+		return
+	}
+	size := -1
+	if w.n-1 < len(w.sizes) {
+		size = w.sizes[w.n-1]
+	}
 	disp, dparams, _ := mh.ContentDisposition()
 	name := decodeWord(dparams["filename"])
 	if name == "" {
@@ -117,7 +147,7 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 	}
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
-		data, err := decodeTransfer(h, body)
+		data, err := decodeTransfer(h, body, size)
 		if err != nil {
 			w.p.Damaged = true
 		}
@@ -129,7 +159,7 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 		}
 		return
 	}
-	data, err := decodeTransfer(h, body)
+	data, err := decodeTransfer(h, body, size)
 	if err != nil {
 		w.p.Damaged = true
 	}
@@ -139,20 +169,41 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 	w.p.Attachments = append(w.p.Attachments, attachment{Name: name, Type: mediaType, Data: data})
 }
 
-// decodeTransfer undoes the Content-Transfer-Encoding only (never a charset), so an
-// attachment keeps its bytes exactly.
-func decodeTransfer(h textproto.Header, body io.Reader) ([]byte, error) {
+// transferDecoder undoes the Content-Transfer-Encoding only (never a charset), so an
+// attachment keeps its bytes exactly. An unknown encoding leaves the body as it is:
+// shown raw, never lost.
+func transferDecoder(h textproto.Header, body io.Reader) io.Reader {
 	var th textproto.Header
 	th.Set("Content-Type", "application/octet-stream")
 	if cte := h.Get("Content-Transfer-Encoding"); cte != "" {
 		th.Set("Content-Transfer-Encoding", cte)
 	}
-	e, err := message.New(message.Header{Header: th}, body)
-	if err != nil && !message.IsUnknownEncoding(err) {
-		return nil, err
+	e, _ := message.New(message.Header{Header: th}, body)
+	return e.Body
+}
+
+// decodeTransfer reads a part's decoded body; size, when known (>= 0), is its length
+// from the counting pass.
+func decodeTransfer(h textproto.Header, body io.Reader, size int) ([]byte, error) {
+	r := transferDecoder(h, body)
+	if size < 0 {
+		return readAllSlack(r)
 	}
-	// An unknown transfer encoding leaves the body as it is: shown raw, never lost.
-	return readAllSlack(e.Body)
+	out := make([]byte, size, size+aesBlock)
+	n, err := io.ReadFull(r, out)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return out[:n], nil
+	case err != nil:
+		return out[:n], err
+	}
+	// More than counted (cannot happen with the same bytes; kept safe anyway).
+	rest, err := readAllSlack(r)
+	if len(rest) == 0 {
+		return out, err
+	}
+	all := make([]byte, 0, len(out)+len(rest)+aesBlock)
+	return append(append(all, out...), rest...), err
 }
 
 // readAllSlack reads r into a slice of exactly its size plus 16 bytes of spare

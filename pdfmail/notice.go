@@ -11,21 +11,54 @@ type Notice struct {
 	Body    string
 }
 
+// PasswordDelivery says how the recipient gets the password (config
+// pdf.password_delivery).
+type PasswordDelivery string
+
+const (
+	// DeliverySender: the sender gets the password (SenderNotice) and passes it on,
+	// best by phone.
+	DeliverySender PasswordDelivery = "sender"
+	// DeliverySMS: the password is sent to the recipient's phone by text message.
+	DeliverySMS PasswordDelivery = "sms"
+	// DeliveryFixed: a password agreed with the recipient beforehand.
+	DeliveryFixed PasswordDelivery = "fixed"
+)
+
+// deliveryText completes "It reaches you …" / "Es erreicht Sie …".
+var deliveryText = map[string]map[PasswordDelivery]string{
+	"en": {
+		DeliverySender: "from the sender, by phone or another way than e-mail",
+		DeliverySMS:    "by text message (SMS) to your phone",
+		DeliveryFixed:  "not at all: it is the password agreed with you beforehand",
+	},
+	"de": {
+		DeliverySender: "vom Absender, telefonisch oder auf einem anderen Weg als per E-Mail",
+		DeliverySMS:    "per SMS auf Ihr Telefon",
+		DeliveryFixed:  "nicht gesondert: es ist das vorab mit Ihnen vereinbarte Passwort",
+	},
+}
+
 // RecipientNotice is the text of the mail that carries the encrypted PDF to the
-// recipient. sender is who wrote the message; delivery says how the password reaches
-// the recipient, e.g. "by phone from the sender" (written by the caller in lang).
-// lang is "de" or "en" (default); "de" gives German first, then English.
-func RecipientNotice(lang, sender, subject, delivery string) Notice {
+// recipient. sender is who wrote the message, subject its subject. lang is "de" or
+// "en" (default); "de" gives German first, then English.
+func RecipientNotice(lang string, delivery PasswordDelivery, sender, subject string) Notice {
+	how := func(l string) string {
+		if t, ok := deliveryText[l][delivery]; ok {
+			return t
+		}
+		return deliveryText[l][DeliverySender]
+	}
 	en := fmt.Sprintf("%s sent you a confidential message. It is attached as an encrypted PDF "+
-		"(%s).\n\nTo open it you need a password. It reaches you %s; it is not in this "+
+		"(%s).\n\nTo open it you need a password. It reaches you %s; it is never in this "+
 		"e-mail. Any current PDF reader opens the file (Adobe Acrobat Reader, Firefox, Chrome, "+
 		"Edge, Apple Preview). The original message and its attachments are embedded in the PDF.\n",
-		sender, pdfFileName(subject), delivery)
+		sender, pdfFileName(subject), how("en"))
 	de := fmt.Sprintf("%s hat Ihnen eine vertrauliche Nachricht geschickt. Sie ist als "+
 		"verschlüsselte PDF angehängt (%s).\n\nZum Öffnen brauchen Sie ein Passwort. Es erreicht "+
-		"Sie %s; es steht nicht in dieser E-Mail. Jedes aktuelle PDF-Programm öffnet die Datei "+
+		"Sie %s; in dieser E-Mail steht es nie. Jedes aktuelle PDF-Programm öffnet die Datei "+
 		"(Adobe Acrobat Reader, Firefox, Chrome, Edge, Apple Vorschau). Die Originalnachricht "+
-		"und ihre Anhänge sind in die PDF eingebettet.\n", sender, pdfFileName(subject), delivery)
+		"und ihre Anhänge sind in die PDF eingebettet.\n", sender, pdfFileName(subject), how("de"))
 	if lang == "de" {
 		return Notice{
 			Subject: "Vertrauliche Nachricht: " + subject,

@@ -270,7 +270,8 @@ func TestEncryptRejectsBadPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, pw := range [][2]string{{"", "o"}, {"u", ""}, {"same", "same"}} {
+	long := strings.Repeat("p", 128)
+	for _, pw := range [][2]string{{"", "o"}, {"u", ""}, {"same", "same"}, {long, "o"}, {"u", long}} {
 		if _, err := Encrypt(doc, pw[0], pw[1]); err != ErrPassword {
 			t.Errorf("Encrypt(%q, %q) = %v, want ErrPassword", pw[0], pw[1], err)
 		}
@@ -303,4 +304,27 @@ func multipart(t testing.TB, body string, parts []part) []byte {
 	}
 	b.WriteString("--b0undary--\r\n")
 	return b.Bytes()
+}
+
+// TestManyAttachmentsWithCyrillicNames: the embedded-files name tree keeps all of them
+// (added in reverse order) and non-Latin names survive.
+func TestManyAttachmentsWithCyrillicNames(t *testing.T) {
+	var parts []part
+	for i := 0; i < 120; i++ {
+		parts = append(parts, part{name: fmt.Sprintf("Файл-%03d.txt", 119-i), ctype: "text/plain", data: []byte(fmt.Sprint(i))})
+	}
+	pdf, doc, pw := buildPDF(t, multipart(t, "Viele Anhänge.\n", parts), Options{})
+	if len(doc.Attachments) != 120 {
+		t.Fatalf("%d attachments listed", len(doc.Attachments))
+	}
+	files := detached(t, pdf, pw)
+	if len(files) != 121 {
+		t.Errorf("pdfdetach saved %d files, want 121", len(files))
+	}
+	for i := 0; i < 120; i++ {
+		name := fmt.Sprintf("Файл-%03d.txt", 119-i)
+		if got := string(files[name]); got != fmt.Sprint(i) {
+			t.Errorf("%s = %q, want %q", name, got, fmt.Sprint(i))
+		}
+	}
 }

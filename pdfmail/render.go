@@ -13,6 +13,23 @@ import (
 // a visible note; the whole text stays in the embedded message.eml.
 const DefaultMaxTextBytes = 1 << 20
 
+// maxHeaderBytes bounds each header value shown (a To: with hundreds of addresses
+// still fits; a megabyte Subject does not need to).
+const maxHeaderBytes = 8 << 10
+
+// cutText returns s cut to at most max bytes (at a rune boundary) with a note on how
+// much more is in the embedded original.
+func cutText(s string, max int, lb labels) string {
+	if len(s) <= max {
+		return s
+	}
+	end := max
+	for end > 0 && s[end]&0xC0 == 0x80 {
+		end-- // not inside a UTF-8 sequence
+	}
+	return s[:end] + "\n\n" + fmt.Sprintf(lb.Truncated, len(s)-end)
+}
+
 // ErrTooLarge is returned when the message is larger than Options.MaxSize.
 var ErrTooLarge = errors.New("pdfmail: message larger than the configured maximum")
 
@@ -32,10 +49,12 @@ type Options struct {
 }
 
 // Document is a rendered message, ready to be encrypted. It holds the plain PDF in
-// memory only; nothing is written anywhere.
+// memory only; nothing is written anywhere. A Document is not safe for concurrent
+// use: encrypt it from one goroutine at a time.
 type Document struct {
 	pdf         []byte
 	original    []byte
+	eml         []byte // original, deflated (by Encrypt)
 	attachments []attachment
 	modTime     time.Time
 	// Pages is the number of pages laid out.
@@ -49,7 +68,13 @@ type Document struct {
 
 // Render parses msg (a whole RFC 5322 message, CRLF or LF line ends) and lays it out
 // as a PDF. The message is not copied: msg must stay unchanged until Encrypt returns.
-func Render(msg []byte, opts Options) (*Document, error) {
+func Render(msg []byte, opts Options) (doc *Document, err error) {
+	// gopdf and the parsers see outside data: a panic becomes an error.
+	defer func() {
+		if r := recover(); r != nil {
+			doc, err = nil, fmt.Errorf("pdfmail: render: panic: %v", r)
+		}
+	}()
 	if opts.MaxSize > 0 && len(msg) > opts.MaxSize {
 		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrTooLarge, len(msg), opts.MaxSize)
 	}
@@ -76,7 +101,7 @@ func Render(msg []byte, opts Options) (*Document, error) {
 	if err := layout(p, m, lb, opts); err != nil {
 		return nil, err
 	}
-	doc := &Document{
+	doc = &Document{
 		original: msg,
 		modTime:  opts.Now,
 		Pages:    p.n,
@@ -102,6 +127,7 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 		if h.value == "" && h.label == lb.Cc {
 			continue
 		}
+		h.value = cutText(h.value, maxHeaderBytes, lb)
 		if err := p.setFont(fontBold); err != nil {
 			return err
 		}
@@ -125,15 +151,7 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 	body := strings.ReplaceAll(m.Body, "\r\n", "\n")
 	body = strings.ReplaceAll(body, "\r", "\n")
 	body = strings.TrimRight(body, "\n ")
-	var cut int
-	if len(body) > opts.MaxTextBytes {
-		end := opts.MaxTextBytes
-		for end > 0 && end < len(body) && body[end]&0xC0 == 0x80 {
-			end-- // not inside a UTF-8 sequence
-		}
-		cut = len(body) - end
-		body = body[:end]
-	}
+	body = cutText(body, opts.MaxTextBytes, lb)
 	if m.FromHTML {
 		if err := p.text(margin, textW, lb.HTMLNote+"\n"); err != nil {
 			return err
@@ -144,11 +162,6 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 	}
 	if err := p.text(margin, textW, body); err != nil {
 		return err
-	}
-	if cut > 0 {
-		if err := p.text(margin, textW, "\n"+fmt.Sprintf(lb.Truncated, cut)); err != nil {
-			return err
-		}
 	}
 	p.rule()
 

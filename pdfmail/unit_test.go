@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -163,6 +164,7 @@ func TestParseMessage(t *testing.T) {
 		{"html only", "Content-Type: text/html\n\n<p>H</p>", "H", true, 0},
 		{"unknown encoding kept", "Content-Type: application/x-y\nContent-Disposition: attachment; filename=a\nContent-Transfer-Encoding: x-weird\n\nraw", "", false, 1},
 		{"no body", "Subject: x\n", "", false, 0},
+		{"bad parameter keeps type", "Content-Type: multipart/mixed; boundary=b\n\n--b\n\nT\n--b\nContent-Type: application/pdf; name=\"x\n\n%PDF\n--b--\n", "T", false, 1},
 		{"inline image", "Content-Type: multipart/related; boundary=b\n\n--b\nContent-Type: text/plain\n\nT\n--b\nContent-Type: image/png\nContent-ID: <i>\n\nPNG\n--b--\n", "T", false, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,9 +181,9 @@ func TestParseMessage(t *testing.T) {
 
 func TestNotices(t *testing.T) {
 	for _, lang := range []string{"de", "en"} {
-		r := RecipientNotice(lang, "Jürgen <j@corp.example>", "Vertrag", "per Telefon vom Absender")
+		r := RecipientNotice(lang, DeliverySender, "Jürgen <j@corp.example>", "Vertrag")
 		s := SenderNotice(lang, "eleni@partner.example", "Vertrag", "kfp3-x7qa-m9dt-hw2e")
-		for _, want := range []string{"Jürgen <j@corp.example>", "Vertrag.pdf", "per Telefon vom Absender"} {
+		for _, want := range []string{"Jürgen <j@corp.example>", "Vertrag.pdf", "by phone"} {
 			if !strings.Contains(r.Body, want) {
 				t.Errorf("%s recipient notice lacks %q:\n%s", lang, want, r.Body)
 			}
@@ -198,6 +200,11 @@ func TestNotices(t *testing.T) {
 			t.Errorf("%s sender notice subject %q", lang, s.Subject)
 		}
 	}
+	for d, want := range map[PasswordDelivery]string{DeliverySMS: "SMS", DeliveryFixed: "vereinbarte", "unknown": "telefonisch"} {
+		if got := RecipientNotice("de", d, "a", "b").Body; !strings.Contains(got, want) {
+			t.Errorf("delivery %q: notice lacks %q:\n%s", d, want, got)
+		}
+	}
 	if !strings.Contains(SenderNotice("de", "x", "y", "z").Body, "Passwort") ||
 		!strings.Contains(SenderNotice("en", "x", "y", "z").Body, "Password") {
 		t.Error("languages mixed up")
@@ -207,5 +214,56 @@ func TestNotices(t *testing.T) {
 	}
 	if got := PDFFileName(""); got != "message.pdf" {
 		t.Errorf("PDFFileName(\"\") = %q", got)
+	}
+}
+
+func TestLongTextIsCutWithNote(t *testing.T) {
+	body := strings.Repeat("Zeile mit Text äöü.\n", 300)
+	subject := strings.Repeat("Betreff ", 2000)
+	msg := []byte("Subject: " + subject + "\nContent-Type: text/plain; charset=utf-8\n\n" + body)
+	pdf, doc, pw := buildPDF(t, msg, Options{Lang: "en", MaxTextBytes: 1000})
+	txt := squash(decryptedText(t, pdf, pw))
+	cutBody := len(strings.TrimRight(body, "\n ")) - 1000
+	for _, want := range []string{
+		fmt.Sprintf("%d more bytes are in the embedded original message (message.eml)", cutBody),
+		fmt.Sprintf("%d more bytes are in the embedded original message (message.eml)", len(strings.TrimSpace(subject))-maxHeaderBytes),
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("text lacks %q", want)
+		}
+	}
+	if doc.Pages > 10 {
+		t.Errorf("%d pages for a cut text", doc.Pages)
+	}
+	if files := detached(t, pdf, pw); !bytes.Equal(files["message.eml"], msg) {
+		t.Error("message.eml is not the whole original")
+	}
+}
+
+func TestBrokenHeaderShowsRawMessage(t *testing.T) {
+	msg := []byte("this is no header line\nSubject: x\n\nKörper\n")
+	pdf, _, pw := buildPDF(t, msg, Options{Lang: "en"})
+	txt := squash(decryptedText(t, pdf, pw))
+	for _, want := range []string{"this is no header line Subject: x Körper", "could not be read"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("text lacks %q:\n%s", want, txt)
+		}
+	}
+}
+
+// TestConcurrentBuilds: the milter builds PDFs for several messages at once.
+func TestConcurrentBuilds(t *testing.T) {
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func(i int) {
+			body := fmt.Sprintf("Nachricht %d: %s\n", i, sampleDE)
+			_, err := Build(textMail(body), Options{Lang: "de"}, fmt.Sprintf("user-%d", i), "owner")
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < 4; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }

@@ -2,7 +2,9 @@
 # scripts/install-deps.sh — make sure the system tools the tests need are there.
 #
 # Needed: postfix (postfix, postqueue, smtp-source, smtp-sink), swaks, openssl,
-# gpgsm, gpg, qpdf, script (util-linux/bsdutils), ps (procps), and for SMTP AUTH
+# gpgsm, gpg, qpdf, pdftotext and pdfdetach (poppler-utils), mutool (mupdf-tools),
+# node (nodejs) with pdf.js (libjs-pdf) for the PDF readers, script
+# (util-linux/bsdutils), ps (procps), and for SMTP AUTH
 # tests (postfixtest Options.SASLUsers) saslpasswd2/sasldblistusers2 (sasl2-bin)
 # with the Cyrus PLAIN/LOGIN (libsasl2-modules) and sasldb
 # (libsasl2-modules-db) plugins; groff (groff-base) to check the man pages and make
@@ -28,6 +30,10 @@ declare -A PKG=(
 	[gpg]=gnupg
 	[gpg-agent]=gpg-agent
 	[qpdf]=qpdf
+	[pdftotext]=poppler-utils
+	[pdfdetach]=poppler-utils
+	[mutool]=mupdf-tools
+	[node]=nodejs
 	[script]=bsdutils
 	[ps]=procps
 	[saslpasswd2]=sasl2-bin
@@ -38,7 +44,7 @@ declare -A PKG=(
 
 missing_cmds=()
 missing_pkgs=()
-for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf script ps saslpasswd2 sasldblistusers2 groff make; do
+for cmd in postfix postqueue smtp-source smtp-sink swaks openssl gpgsm gpg gpg-agent qpdf pdftotext pdfdetach mutool node script ps saslpasswd2 sasldblistusers2 groff make; do
 	if ! command -v "$cmd" >/dev/null 2>&1; then
 		missing_cmds+=("$cmd")
 		pkg=${PKG[$cmd]}
@@ -72,6 +78,10 @@ for plugin in libplain.so liblogin.so libsasldb.so; do
 		esac
 	fi
 done
+# pdf.js (the engine of Firefox's PDF viewer), read by the pdfmail tests under node.
+if [ ! -s /usr/share/javascript/pdf/build/pdf.js ]; then
+	missing_pkgs+=(libjs-pdf)
+fi
 # CA certificates for anything that talks TLS to the outside (go mod download).
 if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
 	missing_pkgs+=(ca-certificates)

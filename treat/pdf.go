@@ -20,9 +20,9 @@ type PDFOptions struct {
 	Now     time.Time // zero: time.Now
 	MaxSize int       // largest message accepted (0: no limit)
 	Rand    io.Reader // nil: crypto/rand
-	// Delivery tells the recipient how the password reaches them, in Lang
-	// ("by phone from the sender").
-	Delivery string
+	// Delivery is how the password reaches the recipient; the notice
+	// says so (default: from the sender).
+	Delivery pdfmail.PasswordDelivery
 }
 
 // PDFMail is the PDF fallback for one group: the content the recipients
@@ -58,7 +58,11 @@ func PDF(message []byte, sender string, opts PDFOptions) (*PDFMail, error) {
 	}
 	// The subject is content too: neither the notice nor the file name
 	// repeats it.
-	notice := pdfmail.RecipientNotice(opts.Lang, sender, "", opts.Delivery)
+	delivery := opts.Delivery
+	if delivery == "" {
+		delivery = pdfmail.DeliverySender
+	}
+	notice := pdfmail.RecipientNotice(opts.Lang, delivery, sender, "")
 	subject := "Confidential message from " + sender
 	if opts.Lang == "de" {
 		subject = "Vertrauliche Nachricht von " + sender

@@ -93,3 +93,21 @@ func TestRSSChild(t *testing.T) {
 		}
 	}
 }
+
+// TestNoConfigDirInHome: pdfcpu would create its config directory under the user's
+// config dir; the milter runs as a service user whose home may not be writable.
+func TestNoConfigDirInHome(t *testing.T) {
+	home := t.TempDir()
+	_, path := writeTemp(t, "m.eml", textMail(sampleDE+"\n"))
+	peak := childPeakRSS(t, path, false, "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"))
+	if peak <= 0 {
+		t.Fatal("child did not build")
+	}
+	ents, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		t.Errorf("Build created %s in $HOME", e.Name())
+	}
+}
