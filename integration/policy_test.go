@@ -119,11 +119,13 @@ func TestFailedCopyTempfailsAllAndRetryDeliversEachOnce(t *testing.T) {
 	expectDeliveries(t, pf, map[string]int{"carol@plain.example": 1, "eve@other.example": 1, "flaky@other.example": 1})
 }
 
+// With fallback: reject, confidential mail to a recipient without a key is
+// refused (with the default fallback it becomes an encrypted PDF: see
+// TestConfidentialMailToKeylessRecipientBecomesEncryptedPDF).
 func TestConfidentialMailWithoutProtectionIsRefused(t *testing.T) {
 	cases := []struct {
 		name, config, want string
 	}{
-		{"fallback pdf (not available yet)", "", "5.7.1 <bob@partner.example> requires encryption, but no certificate or key is known for this address and this gateway cannot encrypt it another way yet"},
 		{"fallback reject", "policy:\n  fallback: reject\n", "5.7.1 <bob@partner.example>: this message is marked confidential, but no certificate or key is known for this address"},
 	}
 	for _, tc := range cases {

@@ -22,6 +22,9 @@ type original struct {
 	subject    *HeaderChange    // subject with the confidential tag removed, if any
 	digest     []byte           // SHA-256 of the body, once computed
 	prot       *treat.Protected // the content with protected headers, once built
+	// encryptLeft counts the encrypted groups still to render; the last one
+	// drops prot, so a large entity is not kept alive longer than needed.
+	encryptLeft int
 }
 
 // content is one group's version of the message, as edits to the original:

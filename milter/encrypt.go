@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -52,15 +53,20 @@ func (p *Processor) keySources() *keySources {
 	return &keySources{}
 }
 
-// keyAvailability asks the directory which recipients have keys. An error
+// keyAvailability asks the directory which recipients have keys, except
+// those known already (found at RCPT time of the same message). An error
 // is returned as it is: the caller tempfails rather than decide without.
-func (p *Processor) keyAvailability(ctx context.Context, rcpts []string) (map[string]policy.KeyAvailability, error) {
+func (p *Processor) keyAvailability(ctx context.Context, rcpts []string, known map[string]policy.KeyAvailability) (map[string]policy.KeyAvailability, error) {
 	dir := p.keySources().dir
 	if dir == nil {
 		return nil, nil
 	}
 	keys := make(map[string]policy.KeyAvailability, len(rcpts))
 	for _, r := range rcpts {
+		if k, ok := known[policy.KeyOf(r)]; ok {
+			keys[policy.KeyOf(r)] = k
+			continue
+		}
 		addr := strings.Trim(strings.TrimSpace(r), "<>")
 		s, g, err := dir.Availability(ctx, addr)
 		if err != nil {
@@ -122,13 +128,19 @@ func (p *Processor) encrypt(ctx context.Context, m *original, g policy.Group, c 
 	if err != nil {
 		return replyFor(err, "encrypted"), err
 	}
+	hidden, outerSubject, entity := prot.SubjectHidden, prot.OuterSubject, prot.Entity
+	if m.encryptLeft--; m.encryptLeft <= 0 {
+		m.prot = nil // the last encrypted group: let the entity go once signed
+	}
+	prot = nil
+	collectBig(tx.BodySize)
 	var e *treat.Entity
 	var trace string
 	switch g.Treatment {
 	case policy.TreatEncryptSMIME:
-		e, trace, err = p.encryptSMIME(ctx, m, g, prot)
+		e, trace, err = p.encryptSMIME(ctx, m, g, entity)
 	case policy.TreatEncryptPGP:
-		e, trace, err = p.encryptPGP(ctx, m, g, prot)
+		e, trace, err = p.encryptPGP(ctx, m, g, entity)
 	default:
 		err = fmt.Errorf("encrypt: treatment %s", g.Treatment)
 	}
@@ -147,15 +159,15 @@ func (p *Processor) encrypt(ctx context.Context, m *original, g policy.Group, c 
 		c.adds = append(c.adds, Header{f.Name, v})
 	}
 	c.adds = append(c.adds, Header{TraceHeader, m.authservID + "; " + trace})
-	if prot.SubjectHidden {
-		c.changes = setChange(c.changes, HeaderChange{Name: "Subject", Index: 1, Value: prot.OuterSubject})
+	if hidden {
+		c.changes = setChange(c.changes, HeaderChange{Name: "Subject", Index: 1, Value: outerSubject})
 	}
 	c.body = e.Body
 	c.action = "encrypted-" + g.Treatment.String()
 	return Reply{}, nil
 }
 
-func (p *Processor) encryptSMIME(ctx context.Context, m *original, g policy.Group, prot *treat.Protected) (*treat.Entity, string, error) {
+func (p *Processor) encryptSMIME(ctx context.Context, m *original, g policy.Group, entity []byte) (*treat.Entity, string, error) {
 	ks := p.keySources()
 	kt := smime.PKCS1v15
 	if g.SMIME.KeyTransport == policy.KeyTransportOAEP {
@@ -193,11 +205,11 @@ func (p *Processor) encryptSMIME(ctx context.Context, m *original, g policy.Grou
 		}
 		trace += fmt.Sprintf("; signed; signer=%s; serial=%s", m.signer, id.Cert.SerialNumber.Text(16))
 	}
-	e, err := treat.EncryptSMIME(prot.Entity, signer, rcpts, smime.EncryptOptions{Cipher: cipher})
+	e, err := treat.EncryptSMIME(entity, signer, rcpts, smime.EncryptOptions{Cipher: cipher})
 	return e, trace, err
 }
 
-func (p *Processor) encryptPGP(ctx context.Context, m *original, g policy.Group, prot *treat.Protected) (*treat.Entity, string, error) {
+func (p *Processor) encryptPGP(ctx context.Context, m *original, g policy.Group, entity []byte) (*treat.Entity, string, error) {
 	ks := p.keySources()
 	if ks.pgp == nil {
 		return nil, "", errors.New("PGP/MIME decided without senders' OpenPGP keys")
@@ -223,7 +235,7 @@ func (p *Processor) encryptPGP(ctx context.Context, m *original, g policy.Group,
 	// RFC 3156's combined method always signs: the sender's key signs
 	// even where the policy would not sign S/MIME.
 	rcpts = append(rcpts, signer.Public())
-	e, err := treat.EncryptPGP(prot.Entity, signer, rcpts)
+	e, err := treat.EncryptPGP(entity, signer, rcpts)
 	trace := fmt.Sprintf("encrypted=pgp; signed; signer=%s; key=%s", m.signer, signer.Info().Fingerprint)
 	return e, trace, err
 }
@@ -243,6 +255,18 @@ func (p *Processor) pgpSigner(ctx context.Context, email string, now time.Time) 
 	}
 	p.pgpKeys.Store(id.Fingerprint, k)
 	return k, nil
+}
+
+// bigMessage is the size from which the garbage of the steps before
+// (the body as read, its canonical form) is collected before the next big
+// allocation: with Go's default GC the heap may otherwise grow to twice
+// what is alive, and the memory a large mail needs would double.
+const bigMessage = 8 << 20
+
+func collectBig(size int64) {
+	if size >= bigMessage {
+		runtime.GC()
+	}
 }
 
 // temporaryErr marks a failure that a retry may not see again.

@@ -87,12 +87,13 @@ func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string)
 	}
 	var avail policy.KeyAvailability
 	if dir == policy.Outbound {
-		keys, err := p.keyAvailability(ctx, []string{rcpt})
+		keys, err := p.keyAvailability(ctx, []string{rcpt}, nil)
 		if err != nil {
 			p.log.Warn("recipient tempfailed: key directory lookup failed", "queue_id", tx.QueueID, "rcpt", rcpt, "err", err)
 			return TempFail("4.7.1", "the recipient's keys could not be looked up right now; please try again later")
 		}
 		avail = keys[policy.KeyOf(rcpt)]
+		tx.Keys = keys
 	}
 	rej := set.Engine.RecipientPrecheck(dir, tx.From, rcpt, avail)
 	if rej == nil && dir == policy.Inbound {
@@ -142,7 +143,7 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	var keys map[string]policy.KeyAvailability
 	if plan.Direction == policy.Outbound {
 		var err error
-		if keys, err = p.keyAvailability(ctx, tx.Rcpts); err != nil {
+		if keys, err = p.keyAvailability(ctx, tx.Rcpts, tx.Keys); err != nil {
 			return p.fail(tx, res, TempFail("4.7.1", "Recipient keys could not be looked up right now; please try again later"), err)
 		}
 	}
@@ -184,6 +185,11 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 			return p.fail(tx, res, Reject(552, "5.3.4", "Message too big to be split for its recipients by this gateway"), tx.SpoolErr)
 		}
 		return p.fail(tx, res, TempFail("4.3.0", "Your message could not be split for its recipients right now; please try again later"), tx.SpoolErr)
+	}
+	for _, g := range groups {
+		if g.Treatment == policy.TreatEncryptSMIME || g.Treatment == policy.TreatEncryptPGP {
+			m.encryptLeft++
+		}
 	}
 	copies := make([]*content, len(groups))
 	for i, g := range groups {

@@ -3,6 +3,7 @@ package milter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/textproto"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	gomilter "github.com/emersion/go-milter"
+
+	"github.com/mailseal/mailseal/policy"
 )
 
 // maxHeaderBytes bounds the memory one message's header may take. A message
@@ -46,6 +49,7 @@ type message struct {
 	fromParams  []string
 	rcpts       []string
 	rcptParams  map[string][]string
+	keys        map[string]policy.KeyAvailability // found at RCPT, reused at end of data
 	headers     []Header
 	headerBytes int
 	headerCut   bool // headers past maxHeaderBytes were dropped
@@ -106,6 +110,12 @@ func (s *session) RcptTo(rcpt string, m *gomilter.Modifier) (gomilter.Response, 
 	}
 	s.withMessage(func(msg *message) {
 		msg.rcpts = append(msg.rcpts, rcpt)
+		if tx != nil && len(tx.Keys) > 0 {
+			if msg.keys == nil {
+				msg.keys = map[string]policy.KeyAvailability{}
+			}
+			maps.Copy(msg.keys, tx.Keys)
+		}
 		if len(params) > 0 {
 			if msg.rcptParams == nil {
 				msg.rcptParams = map[string][]string{}
@@ -164,7 +174,7 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 
 	tx := &Transaction{
 		QueueID: msg.queueID, Client: s.client, AuthUser: msg.authUser, AuthType: msg.authType,
-		From: msg.from, FromParams: msg.fromParams, Rcpts: msg.rcpts, RcptParams: msg.rcptParams, Headers: msg.headers,
+		From: msg.from, FromParams: msg.fromParams, Rcpts: msg.rcpts, RcptParams: msg.rcptParams, Headers: msg.headers, Keys: msg.keys,
 		BodySize: msg.spool.Size(), SpoolErr: msg.spool.Err(), body: msg.spool.Reader(),
 	}
 	res, incomplete := s.srv.refuseIncomplete(tx, msg.headerCut)

@@ -39,7 +39,10 @@ type Transaction struct {
 	FromParams []string
 	RcptParams map[string][]string
 	Headers    []Header // in message order
-	BodySize   int64
+	// Keys are the recipients' keys the directory named at RCPT time
+	// (policy.KeyOf → availability), so end of data asks only for the rest.
+	Keys     map[string]policy.KeyAvailability
+	BodySize int64
 	// SpoolErr is set when the body could not be kept whole: too big or disk error.
 	SpoolErr error
 	body     io.ReadSeeker
