@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"strings"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/mimecanon"
@@ -97,9 +98,7 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	}
 	// Content headers move inside the signed entity; the outer message keeps
 	// From/To/Subject/Date/Message-ID and gets the multipart/signed type.
-	c.deletes = HeaderRefs(tx.Headers, func(h Header) bool {
-		return isContentHeader(h.Name) && !isOwnHeader(h, m.authservID)
-	})
+	c.deletes = m.replacedHeaders(false)
 	c.adds = append(c.adds,
 		Header{"MIME-Version", "1.0"},
 		Header{"Content-Type", foldParams(signed.ContentType())},
@@ -108,6 +107,18 @@ func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, e
 	c.body = signed.Body
 	c.action = "signed"
 	return Reply{}, nil
+}
+
+// replacedHeaders are the header instances a new content replaces: the
+// Content-* fields and MIME-Version, and where the subject is hidden also
+// Outlook's Thread-Topic, which repeats the subject.
+func (m *original) replacedHeaders(hideSubject bool) []HeaderRef {
+	return HeaderRefs(m.tx.Headers, func(h Header) bool {
+		if isOwnHeader(h, m.authservID) {
+			return false
+		}
+		return isContentHeader(h.Name) || (hideSubject && strings.EqualFold(h.Name, "Thread-Topic"))
+	})
 }
 
 // contentFields are the message's Content-* fields: what moves inside a

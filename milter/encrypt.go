@@ -147,9 +147,7 @@ func (p *Processor) encrypt(ctx context.Context, m *original, g policy.Group, c 
 	if err != nil {
 		return replyFor(err, "encrypted"), err
 	}
-	c.deletes = HeaderRefs(tx.Headers, func(h Header) bool {
-		return isContentHeader(h.Name) && !isOwnHeader(h, m.authservID)
-	})
+	c.deletes = m.replacedHeaders(hidden)
 	c.adds = append(c.adds, Header{"MIME-Version", "1.0"})
 	for _, f := range e.Fields {
 		v := f.Value

@@ -67,9 +67,7 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 		}
 		trace += fmt.Sprintf("; signed; signer=%s; serial=%s", m.signer, id.Cert.SerialNumber.Text(16))
 	}
-	c.deletes = HeaderRefs(tx.Headers, func(h Header) bool {
-		return isContentHeader(h.Name) && !isOwnHeader(h, m.authservID)
-	})
+	c.deletes = m.replacedHeaders(true)
 	c.adds = append(c.adds, Header{"MIME-Version", "1.0"})
 	for _, f := range e.Fields {
 		c.adds = append(c.adds, Header{f.Name, foldParams(f.Value)})

@@ -3,6 +3,7 @@ package milter
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,9 +18,13 @@ func TestHandlePDFFallback(t *testing.T) {
 	re := &fakeReinjector{}
 	p := newProcessor(t, testSettings(t, policy.DefaultSpec()), ids, re)
 	hs := setHeader(baseHeaders(), "Subject", "=?utf-8?q?[Vertraulich]_Geh=C3=A4lter?=")
+	hs = append(hs, Header{"Thread-Topic", "=?utf-8?q?Geh=C3=A4lter?="}) // Outlook repeats the subject
 	res := p.Handle(context.Background(), newTx(hs, plainBody))
 	if !res.Reply.Accepted() {
 		t.Fatalf("reply %v (%s)", res.Reply, res.Detail)
+	}
+	if !slices.ContainsFunc(res.DeleteHeaders, func(r HeaderRef) bool { return r.Name == "Thread-Topic" }) {
+		t.Errorf("Thread-Topic (the subject again) is not removed: %v", res.DeleteHeaders)
 	}
 	if res.Action != "pdf" {
 		t.Errorf("action %q, want pdf", res.Action)
