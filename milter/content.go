@@ -67,19 +67,12 @@ func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*c
 // sign replaces the content by a multipart/signed entity.
 func (p *Processor) sign(ctx context.Context, m *original, c *content) (Reply, error) {
 	tx := m.tx
-	if tx.SpoolErr != nil {
-		if tx.TooBig() {
-			return Reject(552, "5.3.4", "Message too big to be signed by this gateway"), tx.SpoolErr
-		}
-		return Reply{}, fmt.Errorf("spool: %w", tx.SpoolErr)
+	if r, err := m.spoolProblem("signed"); err != nil {
+		return r, err
 	}
-	id, _, err := p.ids.SigningIdentity(ctx, m.signer)
+	id, s, err := p.senderSigner(ctx, m)
 	if err != nil {
-		return Reply{}, fmt.Errorf("certificate for %s: %w", m.signer, err)
-	}
-	s, err := p.signerFor(id)
-	if err != nil {
-		return Reply{}, fmt.Errorf("signer for %s: %w", m.signer, err)
+		return Reply{}, err
 	}
 	body, err := tx.Body()
 	if err != nil {
@@ -131,6 +124,33 @@ func (m *original) contentFields() []treat.Field {
 		}
 	}
 	return fields
+}
+
+// spoolProblem refuses to treat a body the spool could not keep whole:
+// too big (552) or a spool error (tempfail). what is "signed", "encrypted"…
+func (m *original) spoolProblem(what string) (Reply, error) {
+	tx := m.tx
+	switch {
+	case tx.SpoolErr == nil:
+		return Reply{}, nil
+	case tx.TooBig():
+		return Reject(552, "5.3.4", "Message too big to be "+what+" by this gateway"), tx.SpoolErr
+	}
+	return Reply{}, fmt.Errorf("spool: %w", tx.SpoolErr)
+}
+
+// senderSigner returns the sender's identity (issuing a certificate on
+// first use) and a signer for it.
+func (p *Processor) senderSigner(ctx context.Context, m *original) (*certs.Identity, *smime.Signer, error) {
+	id, _, err := p.ids.SigningIdentity(ctx, m.signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certificate for %s: %w", m.signer, err)
+	}
+	s, err := p.signerFor(id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signer for %s: %w", m.signer, err)
+	}
+	return id, s, nil
 }
 
 // signerFor returns a signer for the identity, reusing the one built for

@@ -109,11 +109,8 @@ func (p *Processor) protected(m *original) (*treat.Protected, error) {
 // encrypt replaces the content by the group's encrypted entity.
 func (p *Processor) encrypt(ctx context.Context, m *original, g policy.Group, c *content) (Reply, error) {
 	tx := m.tx
-	if tx.SpoolErr != nil {
-		if tx.TooBig() {
-			return Reject(552, "5.3.4", "Message too big to be encrypted by this gateway"), tx.SpoolErr
-		}
-		return Reply{}, fmt.Errorf("spool: %w", tx.SpoolErr)
+	if r, err := m.spoolProblem("encrypted"); err != nil {
+		return r, err
 	}
 	ks := p.keySources()
 	if ks.dir == nil {
@@ -190,17 +187,15 @@ func (p *Processor) encryptSMIME(ctx context.Context, m *original, g policy.Grou
 	}
 	// The sender's own certificate, so a bounce or the sent copy stays
 	// readable; it signs too unless the policy says not to.
-	id, _, err := p.ids.SigningIdentity(ctx, m.signer)
+	id, s, err := p.senderSigner(ctx, m)
 	if err != nil {
-		return nil, "", fmt.Errorf("certificate for %s: %w", m.signer, err)
+		return nil, "", err
 	}
 	rcpts = append(rcpts, smime.Recipient{Cert: id.Cert, KeyTransport: kt})
 	var signer *smime.Signer
 	trace := fmt.Sprintf("encrypted=smime; cipher=%s", cipher)
 	if g.Sign {
-		if signer, err = p.signerFor(id); err != nil {
-			return nil, "", fmt.Errorf("signer for %s: %w", m.signer, err)
-		}
+		signer = s
 		trace += fmt.Sprintf("; signed; signer=%s; serial=%s", m.signer, id.Cert.SerialNumber.Text(16))
 	}
 	e, err := treat.EncryptSMIME(entity, signer, rcpts, smime.EncryptOptions{Cipher: cipher})

@@ -32,11 +32,8 @@ type passwordNotice struct {
 // mail (pdf.password_delivery: sender).
 func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *content) (Reply, error) {
 	tx := m.tx
-	if tx.SpoolErr != nil {
-		if tx.TooBig() {
-			return Reject(552, "5.3.4", "Message too big to be converted to an encrypted PDF by this gateway"), tx.SpoolErr
-		}
-		return Reply{}, fmt.Errorf("spool: %w", tx.SpoolErr)
+	if r, err := m.spoolProblem("converted to an encrypted PDF"); err != nil {
+		return r, err
 	}
 	if p.reinject == nil {
 		// The password has no way to the sender: never send the PDF alone.
@@ -54,13 +51,9 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	e := pm.Content
 	trace := "pdf; aes256-r6"
 	if g.Sign && m.signer != "" {
-		id, _, err := p.ids.SigningIdentity(ctx, m.signer)
+		id, s, err := p.senderSigner(ctx, m)
 		if err != nil {
-			return Reply{}, fmt.Errorf("certificate for %s: %w", m.signer, err)
-		}
-		s, err := p.signerFor(id)
-		if err != nil {
-			return Reply{}, fmt.Errorf("signer for %s: %w", m.signer, err)
+			return Reply{}, err
 		}
 		if e, err = treat.Sign(s, e.Fields, bytes.NewReader(e.Body)); err != nil {
 			return replyFor(err, "signed"), err
