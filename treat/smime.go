@@ -2,9 +2,14 @@ package treat
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/mailseal/mailseal/crypto/smime"
 )
+
+// bigEntity is the size from which a step collects garbage between its
+// phases (see EncryptSMIME).
+const bigEntity = 8 << 20
 
 // EncryptSMIME signs entity with s (unless s is nil) and encrypts the
 // result to recipients: application/pkcs7-mime enveloped-data (AES-256-CBC)
@@ -18,6 +23,13 @@ func EncryptSMIME(entity []byte, s *smime.Signer, recipients []smime.Recipient, 
 		signed, serr := s.SignEntity(entity)
 		if serr != nil {
 			return nil, fmt.Errorf("treat: sign: %w", serr)
+		}
+		if len(entity) >= bigEntity {
+			// The entity is inside signed now; collect it before the
+			// ciphertext is allocated, or the heap grows to twice what
+			// is alive.
+			entity = nil
+			runtime.GC()
 		}
 		enc, err = smime.EncryptSigned(signed, recipients, opts)
 	} else {
