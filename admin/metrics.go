@@ -30,7 +30,7 @@ func NewMetrics() *Metrics {
 		Registry: reg,
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mailseal_messages_total",
-			Help: "Messages handled, by direction (inbound|outbound), action (signed|none|tempfailed|rejected) and SMTP result (accept|tempfail|reject).",
+			Help: "Messages handled, by direction (inbound|outbound|internal-unauthorised), action (signed|encrypted-smime|encrypted-pgp|pdf|none|split:…|tempfailed|rejected) and SMTP result (accept|tempfail|reject).",
 		}, []string{"direction", "action", "result"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "mailseal_processing_seconds",
