@@ -216,7 +216,7 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 		res.DeleteRecipients = append(res.DeleteRecipients, groups[i].Recipients...)
 	}
 	in := copies[0]
-	if err := p.sendNotice(ctx, tx, in.notice); err != nil {
+	if err := p.sendPassword(ctx, tx, in.password); err != nil {
 		return p.fail(tx, res, TempFail("4.3.0", "The password for your message's encrypted PDF could not be sent right now; please try again later"), err)
 	}
 	res.ChangeHeaders = in.changes
