@@ -38,7 +38,7 @@ func TestSMSKeys(t *testing.T) {
 		{"bad body", sms + "    url: http://127.0.0.1:9/\n    numbers_file: " + numbers + "\n    body: '{{.Phone}}'\n", "config: pdf.sms.body: pdfpass: body template"},
 		{"no token file", sms + "    url: http://127.0.0.1:9/\n    numbers_file: " + numbers + "\n    token_file: " + filepath.Join(dir, "missing") + "\n", "config: pdf.sms.token_file: config: token: open"},
 		{"zero timeout", sms + "    url: http://127.0.0.1:9/\n    numbers_file: " + numbers + "\n    timeout: 0s\n", "config: pdf.sms.timeout: must be positive"},
-		{"fixed not yet", "pdf:\n  password_delivery: fixed\n", `config: pdf.password_delivery: "fixed" is not available in this version`},
+		{"unknown delivery", "pdf:\n  password_delivery: pigeon\n", `config: pdf.password_delivery: "pigeon" is not one of sender, sms, fixed`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(writeFile(t, tc.yaml), nil)

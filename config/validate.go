@@ -150,7 +150,6 @@ func (c *Config) Validate() Problems {
 	case "sms":
 		c.validateSMS(bad)
 	case "fixed":
-		bad("pdf.password_delivery", "%q is not available in this version; use sender or sms", c.PDF.PasswordDelivery)
 	default:
 		bad("pdf.password_delivery", "%q is not one of sender, sms, fixed", c.PDF.PasswordDelivery)
 	}

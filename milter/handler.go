@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/smime"
+	"github.com/mailseal/mailseal/pdfmail"
 	"github.com/mailseal/mailseal/policy"
 	"github.com/mailseal/mailseal/reinject"
 )
@@ -177,6 +178,9 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	groups := ev.Groups
 	if encrypted {
 		groups = encryptedGroups(ev.Decisions)
+	}
+	if set.PDF.Delivery == pdfmail.DeliveryFixed {
+		groups = onePDFPerRecipient(groups)
 	}
 	if len(groups) > 1 && tx.SpoolErr != nil {
 		// Copies are rendered from the spool; a cut-off body must never be

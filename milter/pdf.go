@@ -42,14 +42,15 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 		delivery = pdfmail.DeliverySender
 	}
 	// Check the channel can reach everyone before the costly rendering.
-	if reply, err := p.checkChannel(set.PDF, delivery, g); err != nil {
+	fixed, reply, err := p.checkChannel(ctx, set.PDF, delivery, g)
+	if err != nil {
 		return reply, err
 	}
 	whole, err := m.wholeMessage()
 	if err != nil {
 		return Reply{}, err
 	}
-	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: delivery})
+	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: delivery, Password: fixed})
 	if err != nil {
 		return replyFor(err, "converted to an encrypted PDF"), err
 	}
@@ -88,9 +89,12 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	if m.subject != nil {
 		subject = m.subject.Value
 	}
-	if delivery == pdfmail.DeliverySMS {
+	switch delivery {
+	case pdfmail.DeliveryFixed:
+		// The recipient has the password already: nothing to send.
+	case pdfmail.DeliverySMS:
 		c.password = newSMSChannel(set.PDF, tx.From, g.Recipients, pm.Password)
-	} else {
+	default:
 		c.password = &senderNotice{to: tx.From, msg: treat.PasswordNotice(set.PDF.Lang,
 			"Mail gateway <MAILER-DAEMON@"+m.authservID+">", tx.From, g.Recipients, decodeHeader(subject), pm.Password, time.Now())}
 	}

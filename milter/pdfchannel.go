@@ -26,10 +26,59 @@ func (p *Processor) sendPassword(ctx context.Context, tx *Transaction, ch passwo
 	return ch.deliver(ctx, p, tx)
 }
 
+// PDFPasswords gives the password stored for a recipient
+// (pdf.password_delivery: fixed); certs.Manager implements it.
+type PDFPasswords interface {
+	PDFPassword(ctx context.Context, addr string) (string, bool, error)
+}
+
 // checkChannel refuses a PDF group the channel cannot serve, before the
-// PDF is rendered: a recipient without a mobile number is a gap in the
-// configuration that a retry does not close, so it is refused for good.
-func (p *Processor) checkChannel(s PDFSettings, d pdfmail.PasswordDelivery, g policy.Group) (Reply, error) {
+// PDF is rendered: a recipient without a mobile number or stored password
+// is a gap in the configuration that a retry does not close, so it is
+// refused for good. For fixed it returns the recipient's password.
+func (p *Processor) checkChannel(ctx context.Context, s PDFSettings, d pdfmail.PasswordDelivery, g policy.Group) (string, Reply, error) {
+	reply, err := p.checkReach(s, d, g)
+	if err != nil || d != pdfmail.DeliveryFixed {
+		return "", reply, err
+	}
+	if len(g.Recipients) != 1 {
+		return "", Reply{}, fmt.Errorf("PDF with a fixed password for %d recipients at once", len(g.Recipients))
+	}
+	store, ok := p.ids.(PDFPasswords)
+	if !ok {
+		return "", Reply{}, fmt.Errorf("PDF fallback: pdf.password_delivery is fixed but no password store is available")
+	}
+	r := g.Recipients[0]
+	pw, found, err := store.PDFPassword(ctx, r)
+	if err != nil {
+		return "", Reply{}, fmt.Errorf("PDF password of %s: %w", r, err)
+	}
+	if !found || pw == "" {
+		return "", Reject(550, "5.7.1", fmt.Sprintf("No PDF password is agreed with %s, so the message cannot be sent to it as an encrypted PDF", r)),
+			fmt.Errorf("PDF password: none stored for %s (mailseal pdf set-password)", r)
+	}
+	return pw, Reply{}, nil
+}
+
+// onePDFPerRecipient splits PDF groups so that each recipient gets a PDF
+// of their own, opened by their own fixed password.
+func onePDFPerRecipient(groups []policy.Group) []policy.Group {
+	var out []policy.Group
+	for _, g := range groups {
+		if g.Treatment != policy.TreatPDF || len(g.Recipients) < 2 {
+			out = append(out, g)
+			continue
+		}
+		for _, r := range g.Recipients {
+			one := g
+			one.Recipients = []string{r}
+			out = append(out, one)
+		}
+	}
+	return out
+}
+
+func (p *Processor) checkReach(s PDFSettings, d pdfmail.PasswordDelivery, g policy.Group) (Reply, error) {
 	switch d {
 	case pdfmail.DeliverySender:
 		if p.reinject == nil {
@@ -46,6 +95,7 @@ func (p *Processor) checkChannel(s PDFSettings, d pdfmail.PasswordDelivery, g po
 					fmt.Errorf("PDF password by SMS: %s is not in pdf.sms.numbers_file", r)
 			}
 		}
+	case pdfmail.DeliveryFixed:
 	default:
 		return Reply{}, fmt.Errorf("PDF fallback: password delivery %q is not available", d)
 	}

@@ -98,3 +98,38 @@ func TestHandlePDFPasswordBySMS(t *testing.T) {
 		t.Error("the webhook was called for a refused message")
 	}
 }
+
+// With pdf.password_delivery fixed, each recipient gets a PDF of their
+// own under their stored password and nothing is sent to anyone else; a
+// recipient without a stored password is refused.
+func TestHandlePDFFixedPassword(t *testing.T) {
+	ctx := context.Background()
+	ids := openIdentities(t, t.TempDir())
+	for _, r := range []string{"bob@partner.example", "cid@partner.example"} {
+		if err := ids.SetPDFPassword(ctx, r, "agreed password of "+r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	re := &fakeReinjector{}
+	s := testSettings(t, policy.DefaultSpec())
+	s.PDF = PDFSettings{Delivery: pdfmail.DeliveryFixed}
+	p := newProcessor(t, s, ids, re)
+	hs := setHeader(baseHeaders(), "Subject", "[secure] Salaries")
+
+	res := p.Handle(ctx, newTx(hs, plainBody, "bob@partner.example", "cid@partner.example"))
+	if !res.Reply.Accepted() || !strings.Contains(res.Action, "pdf") {
+		t.Fatalf("reply %v action %q (%s)", res.Reply, res.Action, res.Detail)
+	}
+	sent := re.copies()
+	if len(sent) != 1 || len(sent[0].rcpts) != 1 || len(res.DeleteRecipients) != 1 || sent[0].rcpts[0] != res.DeleteRecipients[0] {
+		t.Fatalf("re-injected %d copies (%v), deleted %v: want one PDF per recipient and no password mail", len(sent), sent, res.DeleteRecipients)
+	}
+	if !bytes.Contains(sent[0].msg, []byte("application/pdf")) || !bytes.Contains(res.Body, []byte("application/pdf")) {
+		t.Error("a recipient's copy has no PDF")
+	}
+
+	res = p.Handle(ctx, newTx(hs, plainBody, "dan@partner.example"))
+	if res.Reply.Code != 550 || res.Reply.Enhanced != "5.7.1" || !strings.Contains(res.Reply.Text, "dan@partner.example") {
+		t.Errorf("no stored password: %v, want 550 5.7.1 naming the recipient", res.Reply)
+	}
+}

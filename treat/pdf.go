@@ -23,6 +23,9 @@ type PDFOptions struct {
 	// Delivery is how the password reaches the recipient; the notice
 	// says so (default: from the sender).
 	Delivery pdfmail.PasswordDelivery
+	// Password, when set, opens the PDF instead of a fresh random one (a
+	// password agreed with the recipient, pdf.password_delivery: fixed).
+	Password string
 }
 
 // PDFMail is the PDF fallback for one group: the content the recipients
@@ -44,9 +47,12 @@ func PDF(message []byte, sender string, opts PDFOptions) (*PDFMail, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	pw, err := pdfmail.NewPassword(r)
-	if err != nil {
-		return nil, err
+	pw := opts.Password
+	if pw == "" {
+		var err error
+		if pw, err = pdfmail.NewPassword(r); err != nil {
+			return nil, err
+		}
 	}
 	owner, err := pdfmail.NewOwnerPassword(r)
 	if err != nil {
