@@ -45,7 +45,7 @@ func (s *smsWebhook) snapshot() []smsPost {
 
 // With pdf.password_delivery: sms, the PDF's password goes to the
 // recipient's number through the webhook before the PDF leaves, and
-// opens the delivered PDF; the sender gets no password mail. A webhook
+// opens the delivered PDF; the sender gets a confirmation without it. A webhook
 // answering 500 tempfails the mail and nothing is delivered; a recipient
 // without a number is refused.
 func TestPDFPasswordBySMSWebhook(t *testing.T) {
@@ -83,6 +83,12 @@ func TestPDFPasswordBySMSWebhook(t *testing.T) {
 	}
 	if strings.Contains(string(raw), password) {
 		t.Error("the recipient's mail holds the password")
+	}
+	// The sender hears that the PDF went out and where the text went, but
+	// gets no password.
+	confirm := decodedText(t, pf.WaitDelivered(t, "alice@corp.example", 1, deliveryTimeout)[0])
+	if strings.Contains(string(confirm), password) || !strings.Contains(string(confirm), "kim@nokey.example (…3456)") {
+		t.Errorf("sender's confirmation:\n%s", confirm)
 	}
 	if !strings.Contains(string(decodedText(t, raw)), "by text message (SMS)") {
 		t.Error("the recipient's notice does not say the password comes by SMS")
@@ -129,5 +135,5 @@ func TestPDFPasswordBySMSWebhook(t *testing.T) {
 	if n := len(hook.snapshot()); n != 2 {
 		t.Errorf("%d webhook calls, want 2", n)
 	}
-	expectDeliveries(t, pf, map[string]int{"kim@nokey.example": 1, "lee@nokey.example": 0, "max@nokey.example": 0, "alice@corp.example": 0})
+	expectDeliveries(t, pf, map[string]int{"kim@nokey.example": 1, "lee@nokey.example": 0, "max@nokey.example": 0, "alice@corp.example": 1})
 }

@@ -93,7 +93,14 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	case pdfmail.DeliveryFixed:
 		// The recipient has the password already: nothing to send.
 	case pdfmail.DeliverySMS:
-		c.password = newSMSChannel(set.PDF, tx.From, g.Recipients, pm.Password)
+		sms := newSMSChannel(set.PDF, tx.From, g.Recipients, pm.Password)
+		var sentTo []string
+		for _, msg := range sms.msgs {
+			sentTo = append(sentTo, fmt.Sprintf("%s (%s)", msg.Recipient, pdfpass.Tail(msg.Number)))
+		}
+		sms.confirm = &senderNotice{to: tx.From, msg: treat.NoticeMail("Mail gateway <MAILER-DAEMON@"+m.authservID+">", tx.From,
+			pdfmail.SMSSenderNotice(set.PDF.Lang, sentTo, decodeHeader(subject)), time.Now())}
+		c.password = sms
 	default:
 		c.password = &senderNotice{to: tx.From, msg: treat.PasswordNotice(set.PDF.Lang,
 			"Mail gateway <MAILER-DAEMON@"+m.authservID+">", tx.From, g.Recipients, decodeHeader(subject), pm.Password, time.Now())}

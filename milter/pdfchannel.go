@@ -133,6 +133,10 @@ func (n *senderNotice) deliver(ctx context.Context, p *Processor, tx *Transactio
 type smsChannel struct {
 	hook *pdfpass.Webhook
 	msgs []pdfpass.Message
+	// confirm tells the sender the PDF went out and where the texts went
+	// (no password). Best effort: the password has reached the recipients,
+	// and a retry would only text them again.
+	confirm *senderNotice
 }
 
 func newSMSChannel(s PDFSettings, sender string, rcpts []string, password string) *smsChannel {
@@ -153,6 +157,12 @@ func (c *smsChannel) deliver(ctx context.Context, p *Processor, tx *Transaction)
 			return fmt.Errorf("PDF password by SMS for %s: %w", m.Recipient, err)
 		}
 		p.log.Info("PDF password sent by SMS", "queue_id", tx.QueueID, "rcpt", m.Recipient, "number", pdfpass.Tail(m.Number))
+	}
+	if c.confirm != nil && p.reinject != nil && strings.TrimSpace(c.confirm.to) != "" {
+		env := reinject.Envelope{Rcpts: []reinject.Recipient{{Addr: c.confirm.to}}}
+		if err := p.reinject.Send(ctx, env, c.confirm.msg); err != nil {
+			p.log.Warn("PDF passwords sent by SMS, but the sender's confirmation could not be handed over", "queue_id", tx.QueueID, "to", c.confirm.to, "err", err)
+		}
 	}
 	return nil
 }

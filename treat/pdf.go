@@ -103,7 +103,12 @@ func PDF(message []byte, sender string, opts PDFOptions) (*PDFMail, error) {
 // the PDF sent to recipients, to pass on another way. from is the
 // gateway's own address (the mail is auto-generated, RFC 3834).
 func PasswordNotice(lang, from, to string, recipients []string, subject, password string, now time.Time) []byte {
-	n := pdfmail.SenderNotice(lang, strings.Join(recipients, ", "), subject, password)
+	return NoticeMail(from, to, pdfmail.SenderNotice(lang, strings.Join(recipients, ", "), subject, password), now)
+}
+
+// NoticeMail is the whole auto-generated mail (RFC 3834) carrying notice n
+// from the gateway's address to to.
+func NoticeMail(from, to string, n pdfmail.Notice, now time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: %s\r\nTo: <%s>\r\nSubject: %s\r\n", from, to, mime.QEncoding.Encode("utf-8", n.Subject))
 	fmt.Fprintf(&b, "Date: %s\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n", now.Format(time.RFC1123Z))
