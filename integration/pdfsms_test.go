@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mailseal/mailseal/integration/postfixtest"
 )
@@ -136,4 +138,21 @@ func TestPDFPasswordBySMSWebhook(t *testing.T) {
 		t.Errorf("%d webhook calls, want 2", n)
 	}
 	expectDeliveries(t, pf, map[string]int{"kim@nokey.example": 1, "lee@nokey.example": 0, "max@nokey.example": 0, "alice@corp.example": 1})
+
+	// The numbers file is re-read on SIGHUP: max has a number now.
+	hook.mu.Lock()
+	hook.status = http.StatusOK
+	hook.mu.Unlock()
+	if err := os.WriteFile(numbers, []byte("kim@nokey.example +4930123456\nmax@nokey.example +4915100000077\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("configuration reloaded", 10*time.Second)
+	if err := pf.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"max@nokey.example"}, Data: internalMail("alice@corp.example", "max@nokey.example", "[secure] Q4", nil), SourceIP: trustedIP}); err != nil {
+		t.Fatalf("max after reload: %v", err)
+	}
+	pf.WaitDelivered(t, "max@nokey.example", 1, deliveryTimeout)
+	if posts := hook.snapshot(); len(posts) != 3 || posts[2].body["to"] != "+4915100000077" {
+		t.Errorf("after reload the webhook got %v", posts)
+	}
 }
