@@ -143,7 +143,7 @@ func newSMSChannel(s PDFSettings, sender string, rcpts []string, password string
 	c := &smsChannel{hook: s.SMS}
 	for _, r := range rcpts {
 		number, _ := s.Numbers.Lookup(r) // checkChannel made sure there is one
-		c.msgs = append(c.msgs, pdfpass.NewMessage(number, password, sender, r))
+		c.msgs = append(c.msgs, pdfpass.NewMessage(s.Lang, number, password, sender, r))
 	}
 	return c
 }

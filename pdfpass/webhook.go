@@ -27,10 +27,14 @@ type Message struct {
 	Text      string // a ready sentence with sender and password
 }
 
-// NewMessage fills in Text.
-func NewMessage(number, password, sender, recipient string) Message {
+// NewMessage fills in Text, in German for lang "de", else in English.
+func NewMessage(lang, number, password, sender, recipient string) Message {
+	text := "Password for the encrypted PDF from %s: %s"
+	if lang == "de" {
+		text = "Passwort für die verschlüsselte PDF von %s: %s"
+	}
 	return Message{Number: number, Password: password, Sender: sender, Recipient: recipient,
-		Text: fmt.Sprintf("Password for the encrypted PDF from %s: %s", sender, password)}
+		Text: fmt.Sprintf(text, sender, password)}
 }
 
 // ParseBody parses a body template. It offers the func json, which writes
@@ -47,7 +51,7 @@ func ParseBody(text string) (*template.Template, error) {
 	}
 	// A template that names a field Message lacks fails on every mail:
 	// find it now, with a sample.
-	if err := t.Execute(io.Discard, NewMessage("+4930123456", "sample-password", "a@example.org", "b@example.org")); err != nil {
+	if err := t.Execute(io.Discard, NewMessage("en", "+4930123456", "sample-password", "a@example.org", "b@example.org")); err != nil {
 		return nil, fmt.Errorf("pdfpass: body template: %w", err)
 	}
 	return t, nil

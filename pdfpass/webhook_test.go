@@ -37,7 +37,7 @@ func TestCheckURL(t *testing.T) {
 }
 
 func TestRenderBody(t *testing.T) {
-	m := NewMessage("+4930123456", `pw"with\quote`, "alice@corp.example", "kim@partner.example")
+	m := NewMessage("en", "+4930123456", `pw"with\quote`, "alice@corp.example", "kim@partner.example")
 	for _, tc := range []struct{ name, tmpl, want string }{
 		{"default", DefaultBody, `{"to":"+4930123456","text":"Password for the encrypted PDF from alice@corp.example: pw\"with\\quote"}`},
 		{"form", "to={{.Number}}&pw={{.Password | urlquery}}", `to=+4930123456&pw=pw%22with%5Cquote`},
@@ -80,7 +80,7 @@ func TestWebhookSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := &Webhook{URL: srv.URL, Body: tm, ContentType: "application/json", Token: "tok", Timeout: time.Minute}
-	m := NewMessage("+4930123456", "secret-pw", "alice@corp.example", "kim@partner.example")
+	m := NewMessage("en", "+4930123456", "secret-pw", "alice@corp.example", "kim@partner.example")
 	if err := w.Send(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +91,18 @@ func TestWebhookSend(t *testing.T) {
 		status = s
 		if err := w.Send(context.Background(), m); err == nil || strings.Contains(err.Error(), "secret-pw") {
 			t.Errorf("status %d: err %v, want an error without the password", s, err)
+		}
+	}
+}
+
+func TestMessageText(t *testing.T) {
+	for lang, want := range map[string]string{
+		"en": "Password for the encrypted PDF from a@corp.example: pw-123",
+		"de": "Passwort für die verschlüsselte PDF von a@corp.example: pw-123",
+		"":   "Password for the encrypted PDF from a@corp.example: pw-123",
+	} {
+		if got := NewMessage(lang, "+4930123456", "pw-123", "a@corp.example", "b@x.example").Text; got != want {
+			t.Errorf("%q: %q, want %q", lang, got, want)
 		}
 	}
 }
