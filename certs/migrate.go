@@ -103,6 +103,15 @@ var sqliteMigrations = []migration{
 		)`,
 		`CREATE INDEX pgp_key_emails_email ON partner_pgp_key_emails (email)`,
 	}},
+	// Per-recipient passwords for PDF fallback with pdf.password_delivery:
+	// fixed, sealed under the master key like private keys.
+	{version: 4, name: "fixed PDF passwords", sql: []string{
+		`CREATE TABLE pdf_passwords (
+			address    TEXT PRIMARY KEY,
+			sealed     BLOB NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+	}},
 }
 
 // migrate brings db up to the newest schema. It is idempotent and safe when

@@ -8,6 +8,7 @@ package config
 import (
 	"time"
 
+	"github.com/mailseal/mailseal/pdfpass"
 	"github.com/mailseal/mailseal/policy"
 )
 
@@ -82,8 +83,24 @@ type SocketmapConfig struct {
 // LogConfig selects log verbosity and format.
 // PDFConfig is the PDF fallback (pdf.*).
 type PDFConfig struct {
-	PasswordDelivery string `mapstructure:"password_delivery"`
-	Language         string `mapstructure:"language"`
+	PasswordDelivery string    `mapstructure:"password_delivery"`
+	Language         string    `mapstructure:"language"`
+	SMS              SMSConfig `mapstructure:"sms"`
+}
+
+// SMSConfig is the SMS webhook (pdf.sms.*). Validate fills in the parsed
+// parts, so they are read at start, by config check and at every reload.
+type SMSConfig struct {
+	URL         string        `mapstructure:"url"`
+	Body        string        `mapstructure:"body"`
+	ContentType string        `mapstructure:"content_type"`
+	TokenFile   string        `mapstructure:"token_file"`
+	NumbersFile string        `mapstructure:"numbers_file"`
+	Timeout     time.Duration `mapstructure:"timeout"`
+
+	// Webhook and Numbers are nil unless pdf.password_delivery is sms.
+	Webhook *pdfpass.Webhook `mapstructure:"-"`
+	Numbers *pdfpass.Numbers `mapstructure:"-"`
 }
 
 type LogConfig struct {

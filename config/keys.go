@@ -1,5 +1,7 @@
 package config
 
+import "github.com/mailseal/mailseal/pdfpass"
+
 // Key documents one configuration key. The table below is the single source
 // for defaults, the unknown-key check, `config example` and docs/configuration.md.
 type Key struct {
@@ -43,7 +45,13 @@ var Keys = []Key{
 	{"policy.encrypted_subject", "...", "string", "Outer Subject of encrypted mail; the real one travels inside the encrypted part (RFC 9788 header protection). Empty keeps the real subject visible."},
 	{"policy.rules", []map[string]any{}, "list of rules", "Per-partner rules, first match wins per recipient: see docs/policy.md."},
 	{"policy.unauthorised_internal", "deliver", "deliver|reject", "Mail from an internal-domain sender that cannot be signed because the client is not authorised to send as it (no matching SMTP AUTH, not from trusted_networks): deliver it unsigned, or refuse it with 550 5.7.1."},
-	{"pdf.password_delivery", "sender", "sender", "PDF fallback: how the password of the encrypted PDF travels. sender: a separate mail to the sender (through reinject), who passes it on by phone or in person; the PDF is handed over only after that mail. (sms and fixed are planned.)"},
+	{"pdf.password_delivery", "sender", "sender|sms|fixed", "PDF fallback: how the password of the encrypted PDF travels. sender: a separate mail to the sender (through reinject), who passes it on by phone or in person. sms: a POST to the pdf.sms.url webhook for each recipient, to the number in pdf.sms.numbers_file (a recipient without one is refused with 550 5.7.1). fixed: each recipient's PDF (one per recipient) opens with the password an admin stored with `mailseal pdf set-password`; nothing is sent, and a recipient without one is refused with 550 5.7.1. The PDF is handed over only after the password went out; if that fails the mail is tempfailed."},
+	{"pdf.sms.url", "", "URL", "SMS gateway webhook for pdf.password_delivery: sms. https, or http only to a loopback address (a local relay)."},
+	{"pdf.sms.body", pdfpass.DefaultBody, "Go template", "Body of the webhook POST. Fields: .Number, .Password, .Sender, .Recipient, .Text (a ready sentence with sender and password); func json writes a value as a quoted JSON string."},
+	{"pdf.sms.content_type", "application/json", "string", "Content-Type of the webhook POST."},
+	{"pdf.sms.token_file", "", "path", "File holding a token sent as `Authorization: Bearer TOKEN`. Re-read on SIGHUP. Empty: no Authorization header."},
+	{"pdf.sms.numbers_file", "", "path", "Mobile numbers of recipients, one `address  +4930123456` per line, `#` comments. Re-read on SIGHUP."},
+	{"pdf.sms.timeout", "10s", "duration", "How long one webhook call may take."},
 	{"pdf.language", "en", "en|de", "PDF fallback: language of the PDF's labels, the recipient's notice (de: German, then English) and the sender's password mail."},
 	{"milter.spool_memory", "4MiB", "size", "Message bytes kept in memory before spooling to a temporary file."},
 	{"milter.max_message_size", "64MiB", "size", "Largest message mailseal processes; larger ones are refused with 552 5.3.4."},

@@ -147,8 +147,9 @@ func (c *Config) Validate() Problems {
 	}
 	switch c.PDF.PasswordDelivery {
 	case "sender":
-	case "sms", "fixed":
-		bad("pdf.password_delivery", "%q is not available in this version; use sender", c.PDF.PasswordDelivery)
+	case "sms":
+		c.validateSMS(bad)
+	case "fixed":
 	default:
 		bad("pdf.password_delivery", "%q is not one of sender, sms, fixed", c.PDF.PasswordDelivery)
 	}

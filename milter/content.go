@@ -36,9 +36,9 @@ type content struct {
 	adds    []Header
 	body    []byte // nil: original body
 	action  string // signed | encrypted-smime | encrypted-pgp | pdf | none
-	// notice, for the PDF fallback, is the password mail to the sender: it
-	// is handed over before the copy is.
-	notice *passwordNotice
+	// password, for the PDF fallback, sends the PDF's password on: it runs
+	// before the copy is handed over.
+	password passwordChannel
 }
 
 // render builds the copy for one group. A treatment that fails is refused

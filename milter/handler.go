@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/smime"
+	"github.com/mailseal/mailseal/pdfmail"
 	"github.com/mailseal/mailseal/policy"
 	"github.com/mailseal/mailseal/reinject"
 )
@@ -178,6 +179,9 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	if encrypted {
 		groups = encryptedGroups(ev.Decisions)
 	}
+	if set.PDF.Delivery == pdfmail.DeliveryFixed {
+		groups = onePDFPerRecipient(groups)
+	}
 	if len(groups) > 1 && tx.SpoolErr != nil {
 		// Copies are rendered from the spool; a cut-off body must never be
 		// re-injected as if it were the message.
@@ -216,7 +220,7 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 		res.DeleteRecipients = append(res.DeleteRecipients, groups[i].Recipients...)
 	}
 	in := copies[0]
-	if err := p.sendNotice(ctx, tx, in.notice); err != nil {
+	if err := p.sendPassword(ctx, tx, in.password); err != nil {
 		return p.fail(tx, res, TempFail("4.3.0", "The password for your message's encrypted PDF could not be sent right now; please try again later"), err)
 	}
 	res.ChangeHeaders = in.changes

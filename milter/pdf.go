@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/mailseal/mailseal/pdfmail"
+	"github.com/mailseal/mailseal/pdfpass"
 	"github.com/mailseal/mailseal/policy"
-	"github.com/mailseal/mailseal/reinject"
 	"github.com/mailseal/mailseal/treat"
 )
 
@@ -18,33 +18,36 @@ import (
 type PDFSettings struct {
 	Lang    string // "de" or "en"
 	MaxSize int    // largest message rendered (milter.max_message_size)
-}
-
-// passwordNotice is a mail that tells the sender the password of a PDF
-// sent on their behalf; it must be handed over before the PDF is.
-type passwordNotice struct {
-	to  string
-	msg []byte
+	// Delivery is pdf.password_delivery ("": sender); SMS and Numbers are
+	// the webhook and the recipients' numbers for sms.
+	Delivery pdfmail.PasswordDelivery
+	SMS      *pdfpass.Webhook
+	Numbers  *pdfpass.Numbers
 }
 
 // pdf replaces the content by a short notice and the message as an
-// AES-256 encrypted PDF; the password goes to the sender in a separate
-// mail (pdf.password_delivery: sender).
+// AES-256 encrypted PDF; the password goes out by the channel of
+// pdf.password_delivery (pdfchannel.go) before the PDF does.
 func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *content) (Reply, error) {
 	tx := m.tx
 	if r, err := m.spoolProblem("converted to an encrypted PDF"); err != nil {
 		return r, err
 	}
-	if p.reinject == nil {
-		// The password has no way to the sender: never send the PDF alone.
-		return Reply{}, fmt.Errorf("PDF fallback needs reinject to send the password to the sender")
-	}
 	set := p.settings.Load()
+	delivery := set.PDF.Delivery
+	if delivery == "" {
+		delivery = pdfmail.DeliverySender
+	}
+	// Check the channel can reach everyone before the costly rendering.
+	fixed, reply, err := p.checkChannel(ctx, set.PDF, delivery, g)
+	if err != nil {
+		return reply, err
+	}
 	whole, err := m.wholeMessage()
 	if err != nil {
 		return Reply{}, err
 	}
-	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: pdfmail.DeliverySender})
+	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: delivery, Password: fixed})
 	if err != nil {
 		return replyFor(err, "converted to an encrypted PDF"), err
 	}
@@ -77,26 +80,23 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	if m.subject != nil {
 		subject = m.subject.Value
 	}
-	c.notice = &passwordNotice{to: tx.From, msg: treat.PasswordNotice(set.PDF.Lang,
-		"Mail gateway <MAILER-DAEMON@"+m.authservID+">", tx.From, g.Recipients, decodeHeader(subject), pm.Password, time.Now())}
+	switch delivery {
+	case pdfmail.DeliveryFixed:
+		// The recipient has the password already: nothing to send.
+	case pdfmail.DeliverySMS:
+		sms := newSMSChannel(set.PDF, tx.From, g.Recipients, pm.Password)
+		var sentTo []string
+		for _, msg := range sms.msgs {
+			sentTo = append(sentTo, fmt.Sprintf("%s (%s)", msg.Recipient, pdfpass.Tail(msg.Number)))
+		}
+		sms.confirm = &senderNotice{to: tx.From, msg: treat.NoticeMail("Mail gateway <MAILER-DAEMON@"+m.authservID+">", tx.From,
+			pdfmail.SMSSenderNotice(set.PDF.Lang, sentTo, decodeHeader(subject)), time.Now())}
+		c.password = sms
+	default:
+		c.password = &senderNotice{to: tx.From, msg: treat.PasswordNotice(set.PDF.Lang,
+			"Mail gateway <MAILER-DAEMON@"+m.authservID+">", tx.From, g.Recipients, decodeHeader(subject), pm.Password, time.Now())}
+	}
 	return Reply{}, nil
-}
-
-// sendNotice hands the password notice to Postfix, to the sender, with a
-// null envelope sender (it must never bounce back into a loop).
-func (p *Processor) sendNotice(ctx context.Context, tx *Transaction, n *passwordNotice) error {
-	if n == nil {
-		return nil
-	}
-	if strings.TrimSpace(n.to) == "" {
-		return fmt.Errorf("PDF password: the message has no envelope sender to send it to")
-	}
-	env := reinject.Envelope{Rcpts: []reinject.Recipient{{Addr: n.to}}}
-	if err := p.reinject.Send(ctx, env, n.msg); err != nil {
-		return fmt.Errorf("PDF password notice to %s: %w", n.to, err)
-	}
-	p.log.Info("PDF password sent to the sender", "queue_id", tx.QueueID, "to", n.to)
-	return nil
 }
 
 // wholeMessage is the message as the sender wrote it (our forged verdict

@@ -46,7 +46,7 @@ func (p *Processor) inject(ctx context.Context, m *original, g policy.Group, c *
 	}
 	// A PDF's password reaches the sender before the PDF leaves: never a
 	// PDF nobody can open.
-	if err := p.sendNotice(ctx, m.tx, c.notice); err != nil {
+	if err := p.sendPassword(ctx, m.tx, c.password); err != nil {
 		return "", err
 	}
 	p.log.Debug("handing copy over", "queue_id", m.tx.QueueID, "message_id", m.messageID(), "rcpts", g.Recipients, "key", key)

@@ -23,6 +23,9 @@ type PDFOptions struct {
 	// Delivery is how the password reaches the recipient; the notice
 	// says so (default: from the sender).
 	Delivery pdfmail.PasswordDelivery
+	// Password, when set, opens the PDF instead of a fresh random one (a
+	// password agreed with the recipient, pdf.password_delivery: fixed).
+	Password string
 }
 
 // PDFMail is the PDF fallback for one group: the content the recipients
@@ -44,9 +47,12 @@ func PDF(message []byte, sender string, opts PDFOptions) (*PDFMail, error) {
 	if r == nil {
 		r = rand.Reader
 	}
-	pw, err := pdfmail.NewPassword(r)
-	if err != nil {
-		return nil, err
+	pw := opts.Password
+	if pw == "" {
+		var err error
+		if pw, err = pdfmail.NewPassword(r); err != nil {
+			return nil, err
+		}
 	}
 	owner, err := pdfmail.NewOwnerPassword(r)
 	if err != nil {
@@ -97,7 +103,12 @@ func PDF(message []byte, sender string, opts PDFOptions) (*PDFMail, error) {
 // the PDF sent to recipients, to pass on another way. from is the
 // gateway's own address (the mail is auto-generated, RFC 3834).
 func PasswordNotice(lang, from, to string, recipients []string, subject, password string, now time.Time) []byte {
-	n := pdfmail.SenderNotice(lang, strings.Join(recipients, ", "), subject, password)
+	return NoticeMail(from, to, pdfmail.SenderNotice(lang, strings.Join(recipients, ", "), subject, password), now)
+}
+
+// NoticeMail is the whole auto-generated mail (RFC 3834) carrying notice n
+// from the gateway's address to to.
+func NoticeMail(from, to string, n pdfmail.Notice, now time.Time) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From: %s\r\nTo: <%s>\r\nSubject: %s\r\n", from, to, mime.QEncoding.Encode("utf-8", n.Subject))
 	fmt.Fprintf(&b, "Date: %s\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n", now.Format(time.RFC1123Z))

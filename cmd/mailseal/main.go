@@ -61,6 +61,7 @@ func newRootCommand() *cobra.Command {
 		newCACommand(cfgPath),
 		newPostfixConfigCommand(cfgPath),
 		newPolicyCommand(cfgPath),
+		newPDFCommand(cfgPath),
 		newVersionCommand(),
 	)
 	root.AddCommand(newManCommand(root))

@@ -21,6 +21,7 @@ import (
 	"github.com/mailseal/mailseal/config"
 	"github.com/mailseal/mailseal/ledger"
 	"github.com/mailseal/mailseal/milter"
+	"github.com/mailseal/mailseal/pdfmail"
 	"github.com/mailseal/mailseal/policy"
 	"github.com/mailseal/mailseal/reinject"
 	"github.com/mailseal/mailseal/socketmap"
@@ -51,7 +52,8 @@ func settingsFrom(cfg *config.Config) (*milter.Settings, error) {
 	return &milter.Settings{
 		AuthservID: cfg.AuthservID,
 		Engine:     engine,
-		PDF:        milter.PDFSettings{Lang: cfg.PDF.Language, MaxSize: int(cfg.Milter.MaxMessageSize)},
+		PDF: milter.PDFSettings{Lang: cfg.PDF.Language, MaxSize: int(cfg.Milter.MaxMessageSize),
+			Delivery: pdfmail.PasswordDelivery(cfg.PDF.PasswordDelivery), SMS: cfg.PDF.SMS.Webhook, Numbers: cfg.PDF.SMS.Numbers},
 		Policy: policy.Settings{
 			InternalDomains: append([]string(nil), cfg.InternalDomains...),
 			TrustedNetworks: cfg.TrustedPrefixes(),
