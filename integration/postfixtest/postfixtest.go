@@ -182,15 +182,37 @@ var instanceSeq struct {
 	n int
 }
 
-// FreePort returns a currently unused TCP port on 127.0.0.1.
+// handedOut are the ports FreePort returned in this process: the kernel
+// may give a just-closed ephemeral port out again at once, and two
+// listeners of one test (socketmap and reinject, say) then collide.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// FreePort returns a currently unused TCP port on 127.0.0.1 that it has not
+// returned before in this process.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("postfixtest: free port: %v", err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	if handedOut.ports == nil {
+		handedOut.ports = map[int]bool{}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("postfixtest: free port: %v", err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
+	}
+	t.Fatal("postfixtest: free port: the kernel keeps handing out ports already in use by this test process")
+	return 0
 }
 
 // Available reports whether a usable postfix is installed and we are root.
