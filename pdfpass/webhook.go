@@ -138,7 +138,13 @@ func (w *Webhook) Send(ctx context.Context, m Message) error {
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("pdfpass: SMS webhook answered %s: %q", resp.Status, snippet)
+		// The answer goes to the log: a gateway that echoes the request
+		// must not put the password there.
+		text := string(snippet)
+		if m.Password != "" {
+			text = strings.ReplaceAll(text, m.Password, "[password]")
+		}
+		return fmt.Errorf("pdfpass: SMS webhook answered %s: %q", resp.Status, text)
 	}
 	return nil
 }

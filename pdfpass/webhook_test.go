@@ -73,6 +73,9 @@ func TestWebhookSend(t *testing.T) {
 		got.body = nil
 		_ = json.Unmarshal(b, &got.body)
 		w.WriteHeader(status)
+		if status != http.StatusOK {
+			w.Write(b) // a gateway that echoes the request in its error
+		}
 	}))
 	defer srv.Close()
 	tm, err := ParseBody(DefaultBody)
