@@ -3,6 +3,7 @@ package milter
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -56,9 +57,17 @@ func applyResult(e editor, tx *Transaction, res Result) error {
 	if res.Body == nil {
 		return nil
 	}
+	sent := 0
 	for _, chunk := range splitAtLineEnds(res.Body, maxBodyChunk) {
 		if err := e.ReplaceBody(chunk); err != nil {
 			return fmt.Errorf("replace body: %w", err)
+		}
+		// go-milter copies every chunk (CRLF to LF): for a large body,
+		// collect those copies now and then rather than let them pile up
+		// to the heap goal, twice the message.
+		if sent += len(chunk); len(res.Body) >= bigMessage && sent >= bigMessage {
+			sent = 0
+			runtime.GC()
 		}
 	}
 	return nil

@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -258,7 +258,16 @@ const bigMessage = 8 << 20
 
 func collectBig(size int64) {
 	if size >= bigMessage {
-		runtime.GC()
+		debug.FreeOSMemory()
+	}
+}
+
+// releaseBig returns the memory of a large message's garbage to the
+// system: its big buffers need fresh contiguous spans, so pages the runtime
+// kept from the message before would otherwise add to the next one's.
+func releaseBig(size int64) {
+	if size >= bigMessage {
+		debug.FreeOSMemory()
 	}
 }
 

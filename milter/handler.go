@@ -115,6 +115,8 @@ func (p *Processor) Recipient(ctx context.Context, tx *Transaction, rcpt string)
 func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	set := p.settings.Load()
 	var res Result
+	// Receiving a large message leaves its packets behind as garbage.
+	releaseBig(tx.BodySize)
 
 	// Inbound copies of our own verdicts are removed before anything else:
 	// nothing later may trust a header an outsider could have written.

@@ -187,6 +187,14 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	if !res.Reply.Accepted() {
 		return replyResponse(res.Reply), nil
 	}
+	// Sending a new body copies every chunk (go-milter turns CRLF into
+	// LF): for a large one, collect what the treatment left behind first,
+	// or the heap goal lets that garbage and the copies pile up to twice
+	// the message.
+	if res.Body != nil {
+		collectBig(int64(len(res.Body)))
+	}
+	defer releaseBig(tx.BodySize)
 	if err := applyResult(m, tx, res); err != nil {
 		// The connection is broken half-way through our edits: returning the
 		// error closes it, and Postfix applies milter_default_action (tempfail).

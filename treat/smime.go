@@ -2,7 +2,7 @@ package treat
 
 import (
 	"fmt"
-	"runtime"
+	"runtime/debug"
 
 	"github.com/mailseal/mailseal/crypto/smime"
 )
@@ -29,7 +29,7 @@ func EncryptSMIME(entity []byte, s *smime.Signer, recipients []smime.Recipient, 
 			// ciphertext is allocated, or the heap grows to twice what
 			// is alive.
 			entity = nil
-			runtime.GC()
+			debug.FreeOSMemory()
 		}
 		enc, err = smime.EncryptSigned(signed, recipients, opts)
 	} else {

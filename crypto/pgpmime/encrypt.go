@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -117,12 +118,20 @@ func Encrypt(entity []byte, signer *PrivateKey, recipients []*PublicKey) (enc *E
 	}
 	// In chunks: each layer below (partial-length packets, the cipher's
 	// StreamWriter) allocates per write as much as it is handed.
+	// Those per-write buffers are garbage at once; for a large message
+	// they are collected every few MiB instead of piling up to the heap
+	// goal (twice what is alive).
+	written := 0
 	for rest := entity; len(rest) > 0; {
 		n := min(len(rest), writeChunk)
 		if _, err := pw.Write(rest[:n]); err != nil {
 			return nil, fmt.Errorf("pgpmime: encrypt: %w", err)
 		}
 		rest = rest[n:]
+		if written += n; len(entity) >= bigEntity && written >= bigEntity {
+			written = 0
+			runtime.GC()
+		}
 	}
 	if err := pw.Close(); err != nil {
 		return nil, fmt.Errorf("pgpmime: encrypt: %w", err)
@@ -141,6 +150,10 @@ func Encrypt(entity []byte, signer *PrivateKey, recipients []*PublicKey) (enc *E
 
 // writeChunk is how much of the entity is handed to the encryption at once.
 const writeChunk = 64 << 10
+
+// bigEntity is the size from which Encrypt collects its per-write garbage
+// as it goes.
+const bigEntity = 8 << 20
 
 const (
 	preamble    = "This is an OpenPGP/MIME encrypted message (RFC 4880 and 3156)\r\n--"

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/mailseal/mailseal/crypto/mimecanon"
@@ -36,6 +37,11 @@ type Field struct{ Name, Value string }
 // ErrMalformed means a field or the content could not be processed. It is
 // permanent: the same message fails again.
 var ErrMalformed = errors.New("protect: malformed message")
+
+// bigEntity is the size from which Wrap collects the garbage of
+// canonicalising before it allocates the entity, so that a large message
+// is held twice at the most, not three times.
+const bigEntity = 8 << 20
 
 // DefaultSubject is the outer Subject used when Options.SubjectReplacement
 // is empty.
@@ -144,6 +150,12 @@ func Wrap(header []Field, content []Field, body []byte, opts Options) (res *Resu
 		outer = append(outer, hp)
 	}
 
+	if len(canonical) >= bigEntity {
+		// The body as given is no longer needed (only its canonical form
+		// is): collect it before the entity, a third copy, is allocated.
+		body = nil
+		debug.FreeOSMemory()
+	}
 	var w bytes.Buffer
 	w.Grow(len(canonical) + 256*(len(protected)+1))
 	for _, cf := range contentFields {
