@@ -87,7 +87,23 @@ if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
 	missing_pkgs+=(ca-certificates)
 fi
 
+# Extra dependencies of single features (a base image, a Go-built server, …)
+# live in scripts/deps.d/*.sh, each idempotent and quiet when done; they run
+# after the packages above are in place.
+run_deps_d() {
+	local f
+	for f in scripts/deps.d/*.sh; do
+		[ -e "$f" ] || continue
+		bash "$f" || {
+			echo "install-deps: $f failed" >&2
+			exit 1
+		}
+	done
+}
+cd "$(dirname "$0")/.."
+
 if [ ${#missing_pkgs[@]} -eq 0 ]; then
+	run_deps_d
 	exit 0
 fi
 
@@ -106,8 +122,9 @@ export DEBIAN_FRONTEND=noninteractive
 if command -v debconf-set-selections >/dev/null 2>&1; then
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 fi
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends \
+# Wait for a dpkg lock another installer holds rather than failing.
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 \
 	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
 	"${missing_pkgs[@]}" >/dev/null
 
@@ -122,4 +139,5 @@ if [ ${#still[@]} -gt 0 ]; then
 	echo "install-deps: still missing after apt-get: ${still[*]}" >&2
 	exit 1
 fi
+run_deps_d
 echo "install-deps: done" >&2
