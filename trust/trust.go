@@ -172,14 +172,3 @@ func New(o Options) (*Verifier, error) {
 	return v, nil
 }
 
-// VerifyMessage verifies the S/MIME signature of msg, a whole message
-// (header and body, CRLF or LF line ends). It never panics.
-func (v *Verifier) VerifyMessage(ctx context.Context, msg []byte) (verdict *Verdict) {
-	defer func() {
-		if r := recover(); r != nil {
-			verdict = &Verdict{Result: TempError, Code: "internal",
-				Reason: fmt.Sprintf("The signature could not be checked because of an internal error (%v).", r)}
-		}
-	}()
-	return &Verdict{Result: TempError, Code: "internal", Reason: "Signature verification is not implemented yet."}
-}
