@@ -31,6 +31,10 @@ var resultOf = map[string]Result{
 	"unsupported-algorithm": PermError,
 	"revocation-unknown":    TempError,
 	"internal":              TempError,
+	"unsigned":              None,
+	"not-smime":             None,
+	"encrypted":             None,
+	"partial":               Neutral,
 }
 
 // reasonOf is the sentence for each code; a detail may follow.
