@@ -171,4 +171,3 @@ func New(o Options) (*Verifier, error) {
 	}
 	return v, nil
 }
-
