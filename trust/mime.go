@@ -56,8 +56,20 @@ func canonicalCRLF(b []byte) []byte {
 // parseEntity splits a CRLF entity into its header fields and body. A
 // header line that is neither a field nor a continuation ends the header
 // (as Postfix and most readers see it); that line starts the body.
-func parseEntity(b []byte) (entity, error) {
-	var e entity
+func parseEntity(b []byte) (e entity, err error) {
+	// Continuation lines are collected and joined once: appending to the
+	// value line by line is quadratic in a field of 100,000 lines.
+	var more [][]string
+	defer func() {
+		if err != nil {
+			return
+		}
+		for i, m := range more {
+			if len(m) > 0 {
+				e.fields[i].value += " " + strings.Join(m, " ")
+			}
+		}
+	}()
 	rest := b
 	for len(rest) > 0 {
 		end := bytes.Index(rest, []byte("\r\n"))
@@ -74,7 +86,7 @@ func parseEntity(b []byte) (entity, error) {
 			if len(e.fields) == 0 {
 				break // a continuation without a field: body starts here
 			}
-			e.fields[len(e.fields)-1].value += " " + strings.TrimSpace(string(line))
+			more[len(more)-1] = append(more[len(more)-1], strings.TrimSpace(string(line)))
 			rest = next
 			continue
 		}
@@ -85,6 +97,7 @@ func parseEntity(b []byte) (entity, error) {
 		if len(e.fields) == maxFields {
 			return entity{}, fmt.Errorf("%w: more than %d header fields", errMalformed, maxFields)
 		}
+		more = append(more, nil)
 		e.fields = append(e.fields, field{
 			name:  string(bytes.TrimRight(line[:colon], " \t")),
 			value: strings.TrimSpace(string(line[colon+1:])),
