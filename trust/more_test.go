@@ -202,3 +202,38 @@ func TestHostileStructure(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestNilCheckerPointer: a nil *Checker behind the interface means "off",
+// not a crash on the first message.
+func TestNilCheckerPointer(t *testing.T) {
+	p := getPKI(t)
+	alice := p.leaf(t, smimetest.Template{CN: "Nil Alice"})
+	msg := multipartSigned(header(""), testContent, sign(t, smimetest.Spec{Content: []byte(testContent), Detached: true,
+		Certs: []*x509.Certificate{alice.Cert, p.inter.Cert}, Signers: []smimetest.Signer{{Cert: alice}}}))
+	var c *fakeChecker
+	v, err := New(Options{AnchorFiles: []string{p.anchorFile}, Revocation: RevocationRequire, Checker: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd := v.VerifyMessage(context.Background(), msg)
+	if vd.Result != Pass || vd.Signers[0].Revocation.Problem == "" {
+		t.Fatalf("%s/%s %s; revocation %+v", vd.Result, vd.Code, vd.Reason, vd.Signers[0].Revocation)
+	}
+}
+
+// TestSelfSignedAnchorSigner: a partner whose own self-signed certificate
+// is the anchor verifies (a chain of one).
+func TestSelfSignedAnchorSigner(t *testing.T) {
+	self, err := smimetest.Issue(nil, smimetest.Template{CN: "Self", Emails: []string{"alice@partner.example"}, Key: smimetest.P256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := multipartSigned(header(""), testContent, sign(t, smimetest.Spec{Content: []byte(testContent), Detached: true, Signers: []smimetest.Signer{{Cert: self}}}))
+	v, err := New(Options{Own: []*x509.Certificate{self.Cert}, Revocation: RevocationRequire, Checker: &fakeChecker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vd := v.VerifyMessage(context.Background(), msg); vd.Result != Pass {
+		t.Fatalf("%s/%s %s", vd.Result, vd.Code, vd.Reason)
+	}
+}
