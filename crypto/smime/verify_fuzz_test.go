@@ -24,6 +24,7 @@ func FuzzParseSignedData(f *testing.F) {
 		{Content: content, Signers: []smimetest.Signer{{Cert: ecLeaf, BySKI: true}, {Cert: edLeaf}}},
 		{Content: content, Signers: []smimetest.Signer{{Cert: edLeaf, NoAttributes: true}}},
 		{Content: content, Signers: []smimetest.Signer{{Cert: rsaLeaf, Hash: crypto.SHA1}}},
+		{Content: content, Signers: []smimetest.Signer{{Cert: ecLeaf, BERAttributes: true}}},
 		{Content: content},
 	} {
 		der, err := smimetest.SignedData(spec)
