@@ -1,0 +1,95 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mailseal/mailseal/integration/postfixtest"
+)
+
+// TestBackupAndRestore follows docs/operations.md "Backup" and "Restore": an
+// online `sqlite3 .backup` of mailseal.db while the daemon signs, a copy of
+// master.key, then the state directory is lost and restored from the two.
+// The restored daemon has the same CA and signs with the same certificate;
+// a certificate issued after the backup is gone.
+func TestBackupAndRestore(t *testing.T) {
+	if _, err := exec.LookPath("sqlite3"); err != nil {
+		t.Skip("sqlite3 shell not installed (scripts/deps.d/60-operations.sh installs it)")
+	}
+	d, pf := setup(t)
+	from := "alice@corp.example"
+	send := func(pf *postfixtest.Instance, rcpt string) string {
+		t.Helper()
+		if err := pf.Send(t, postfixtest.Mail{From: from, To: []string{rcpt}, Data: plainMail(from, rcpt, "backup"), SourceIP: trustedIP}); err != nil {
+			t.Fatal(err)
+		}
+		raw := pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)[0]
+		_, signer := opensslVerify(t, d.CAFile(), raw)
+		return signer.SerialNumber.Text(16)
+	}
+	serial := send(pf, "bob@partner.example")
+	fingerprint := cli(t, d, "ca", "cert", "--fingerprint")
+
+	// Backup while the daemon runs.
+	backup := t.TempDir()
+	db := filepath.Join(d.StateDir, "mailseal.db")
+	if out, err := exec.Command("sqlite3", db, ".backup "+filepath.Join(backup, "mailseal.db")).CombinedOutput(); err != nil {
+		t.Fatalf("sqlite3 .backup: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("sqlite3", filepath.Join(backup, "mailseal.db"), "PRAGMA integrity_check").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Fatalf("integrity_check of the backup: %v %s", err, out)
+	}
+	key, err := os.ReadFile(filepath.Join(d.StateDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written after the backup: must be gone after the restore.
+	cli(t, d, "certs", "issue", "carol@corp.example")
+
+	// The state is lost.
+	d.Stop()
+	if err := os.RemoveAll(d.StateDir); err != nil {
+		t.Fatal(err)
+	}
+
+	// Restore as documented.
+	if err := os.Mkdir(d.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(backup, "mailseal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.StateDir, "master.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := cli(t, d, "ca", "cert", "--fingerprint"); got != fingerprint {
+		t.Fatalf("restored CA fingerprint %q, want %q", got, fingerprint)
+	}
+	d.Start()
+	list := cli(t, d, "certs", "list")
+	if !strings.Contains(list, "alice@corp.example") || strings.Contains(list, "carol@corp.example") {
+		t.Errorf("certs list after the restore should have alice (backed up) and not carol (issued later):\n%s", list)
+	}
+	if got := send(pf, "dave@partner.example"); got != serial {
+		t.Errorf("after the restore alice's mail is signed with certificate %s, want the backed-up %s", got, serial)
+	}
+	if strings.Count(d.Log(), "master key created") > 1 {
+		t.Error("the restored daemon created a new master key")
+	}
+}
+
+func cli(t *testing.T, d *daemon, args ...string) string {
+	t.Helper()
+	out, err := d.CLI(args...)
+	if err != nil {
+		t.Fatalf("mailseal %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(out)
+}
