@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,4 +93,56 @@ func cli(t *testing.T, d *daemon, args ...string) string {
 		t.Fatalf("mailseal %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(out)
+}
+
+// TestMasterKeyRotation follows docs/operations.md "Rotating the master
+// key": refused while serve runs; after a stop, `mailseal masterkey rotate`
+// replaces master.key, keeps the old one, and the restarted daemon signs
+// with the same certificate under the same CA.
+func TestMasterKeyRotation(t *testing.T) {
+	d, pf := setup(t)
+	from := "alice@corp.example"
+	send := func(rcpt string) string {
+		t.Helper()
+		if err := pf.Send(t, postfixtest.Mail{From: from, To: []string{rcpt}, Data: plainMail(from, rcpt, "rotation"), SourceIP: trustedIP}); err != nil {
+			t.Fatal(err)
+		}
+		raw := pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)[0]
+		_, signer := opensslVerify(t, d.CAFile(), raw)
+		return signer.SerialNumber.Text(16)
+	}
+	serial := send("bob@partner.example")
+	keyFile := filepath.Join(d.StateDir, "master.key")
+	oldKey, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if out, err := d.CLI("masterkey", "rotate"); err == nil || !strings.Contains(out, "stop it first") {
+		t.Fatalf("rotate while serve runs: %v\n%s", err, out)
+	}
+	if now, _ := os.ReadFile(keyFile); !bytes.Equal(now, oldKey) {
+		t.Fatal("a refused rotation changed master.key")
+	}
+
+	d.Stop()
+	out := cli(t, d, "masterkey", "rotate")
+	mustContain(t, out, "sealed keys re-sealed")
+	newKey, _ := os.ReadFile(keyFile)
+	if bytes.Equal(newKey, oldKey) {
+		t.Fatal("master.key unchanged after rotate")
+	}
+	backups, _ := filepath.Glob(keyFile + ".old-*")
+	if len(backups) != 1 {
+		t.Fatalf("old key backups %v", backups)
+	}
+	if kept, _ := os.ReadFile(backups[0]); !bytes.Equal(kept, oldKey) {
+		t.Error("the kept old key differs from the old master.key")
+	}
+
+	d.Start()
+	if got := send("carol@partner.example"); got != serial {
+		t.Errorf("after rotation alice's mail is signed with certificate %s, want %s", got, serial)
+	}
+	mustContain(t, cli(t, d, "certs", "list"), "alice@corp.example")
 }
