@@ -325,8 +325,10 @@ func checkInstalledFiles(t *testing.T) {
 		}
 		f.Close()
 	}
-	if _, err := os.Stat(filepath.Join(debDocDir, "operations.md")); err != nil {
-		t.Errorf("docs not installed: %v", err)
+	for _, doc := range []string{"README.md", "operations.md", "grafana/mailseal-dashboard.json"} {
+		if _, err := os.Stat(filepath.Join(debDocDir, doc)); err != nil {
+			t.Errorf("docs not installed: %v", err)
+		}
 	}
 }
 
