@@ -159,6 +159,9 @@ func TestDebianPackage(t *testing.T) {
 // lockDebTest serialises this test across concurrent `go test` runs on the
 // same machine (several worktrees): there is only one dpkg database.
 func lockDebTest(t *testing.T) func() {
+	if err := os.MkdirAll("/run/lock", 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.OpenFile("/run/lock/mailseal-deb-test.lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
