@@ -96,6 +96,23 @@ func TestDebianPackage(t *testing.T) {
 		t.Fatalf("mailseal ca cert as the service user (err %v) differs from the CA the daemon signed with:\n%s", err, out)
 	}
 
+	// Upgrade path (dpkg -i over the installed package): a local change to
+	// the conffile, its permissions and the state survive.
+	orig, err := os.ReadFile(debConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := append(append([]byte(nil), orig...), "# a local change\n"...)
+	if err := os.WriteFile(debConfig, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	dpkg(t, "--install", deb)
+	if got, _ := os.ReadFile(debConfig); !bytes.Equal(got, edited) {
+		t.Error("reinstalling the package overwrote the edited /etc/mailseal/mailseal.yaml")
+	}
+	checkInstalledFiles(t)
+	checkOwnedByMailseal(t, filepath.Join(debStateDir, "master.key"), 0o600)
+
 	// remove: program gone, config, user and state (the CA) kept.
 	dpkg(t, "--remove", "mailseal")
 	for _, p := range []string{debBinary, debUnit, debMan8, debMan5} {
