@@ -9,6 +9,7 @@ dest=/opt/mailseal-test/prometheus
 [ -x "$dest/usr/bin/prometheus" ] && exit 0
 [ "$(id -u)" -eq 0 ] || { echo "deps.d/61-prometheus.sh: need root to unpack prometheus into $dest" >&2; exit 1; }
 work=$(mktemp -d)
+chmod 0755 "$work" # apt-get download runs as _apt
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 if ! apt-get -o DPkg::Lock::Timeout=600 download prometheus >/dev/null 2>&1; then
