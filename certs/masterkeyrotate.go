@@ -125,6 +125,13 @@ func RotateMasterKey(ctx context.Context, dbPath, keyFile string, rand io.Reader
 	if err := checkSealedColumns(ctx, st.db); err != nil {
 		return nil, err
 	}
+	var cas int
+	if err := st.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ca`).Scan(&cas); err != nil {
+		return nil, fmt.Errorf("certs: rotate master key: %w", err)
+	}
+	if cas == 0 {
+		return nil, fmt.Errorf("certs: rotate master key: the store %s holds no CA yet, so nothing is sealed: start mailseal once first", dbPath)
+	}
 	oldSealer, err := newSealer(oldKey, rand)
 	if err != nil {
 		return nil, err

@@ -183,6 +183,16 @@ func TestRotateMasterKeyRefuses(t *testing.T) {
 		{"no store", func(t *testing.T, f *rotationFixture) {
 			os.Remove(f.db)
 		}, "store"},
+		{"a store without a CA", func(t *testing.T, f *rotationFixture) {
+			st, err := OpenSQLite(ctx, f.db, f.opts.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if _, err := st.db.Exec(`DELETE FROM ca`); err != nil {
+				t.Fatal(err)
+			}
+		}, "holds no CA yet"},
 		{"a sealed column it does not know", func(t *testing.T, f *rotationFixture) {
 			st, err := OpenSQLite(ctx, f.db, f.opts.Now())
 			if err != nil {
