@@ -151,13 +151,14 @@ func RotateMasterKey(ctx context.Context, dbPath, keyFile string, rand io.Reader
 		switch {
 		case opensCA(ctx, st.db, pendingSealer):
 			// Committed under the new key; the old key is in keyFile.
-			if err := linkBackup(keyFile, backup); err != nil {
+			kept, err := linkBackup(keyFile, backup)
+			if err != nil {
 				return nil, err
 			}
 			if err := replaceKeyFile(newFile, keyFile); err != nil {
 				return nil, err
 			}
-			return &MasterKeyRotation{Backup: backup, Resumed: true}, nil
+			return &MasterKeyRotation{Backup: kept, Resumed: true}, nil
 		case opensCA(ctx, st.db, oldSealer):
 			if err := os.Remove(newFile); err != nil {
 				return nil, fmt.Errorf("certs: rotate master key: %w", err)
@@ -182,20 +183,21 @@ func RotateMasterKey(ctx context.Context, dbPath, keyFile string, rand io.Reader
 		os.Remove(newFile)
 		return nil, err
 	}
-	if err := linkBackup(keyFile, backup); err != nil {
+	kept, err := linkBackup(keyFile, backup)
+	if err != nil {
 		os.Remove(newFile)
 		return nil, err
 	}
 	n, err := reseal(ctx, st.db, oldSealer, newSealerV)
 	if err != nil {
 		os.Remove(newFile)
-		os.Remove(backup)
+		os.Remove(kept)
 		return nil, err
 	}
 	if err := replaceKeyFile(newFile, keyFile); err != nil {
 		return nil, err
 	}
-	return &MasterKeyRotation{Resealed: n, Backup: backup}, nil
+	return &MasterKeyRotation{Resealed: n, Backup: kept}, nil
 }
 
 // checkSealedColumns refuses a schema with a sealed column rotation does
@@ -292,13 +294,21 @@ func asString(v any) string {
 	return ""
 }
 
-// linkBackup keeps the old key file under backup (a hard link: the same
-// 0600 file, nothing is copied).
-func linkBackup(keyFile, backup string) error {
-	if err := os.Link(keyFile, backup); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("certs: rotate master key: keep the old key: %w", err)
+// linkBackup keeps the old key file under backup, or backup-2, -3, … when
+// that name is taken (two rotations in one second), and returns the name
+// used. A hard link: the same 0600 file, nothing is copied.
+func linkBackup(keyFile, backup string) (string, error) {
+	name := backup
+	for i := 2; ; i++ {
+		err := os.Link(keyFile, name)
+		if err == nil {
+			return name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			return "", fmt.Errorf("certs: rotate master key: keep the old key: %w", err)
+		}
+		name = fmt.Sprintf("%s-%d", backup, i)
 	}
-	return nil
 }
 
 // replaceKeyFile renames newFile over keyFile and syncs the directory.

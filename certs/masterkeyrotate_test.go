@@ -116,9 +116,20 @@ func TestRotateMasterKey(t *testing.T) {
 		t.Errorf("the old key still opens the store: %v", err)
 	}
 
-	// A second rotation works on the result of the first.
-	if _, err := RotateMasterKey(ctx, f.db, f.key, rand.Reader, f.opts.Now().Add(1)); err != nil {
+	// A second rotation in the same second works on the result of the
+	// first and keeps both old keys.
+	second, err := RotateMasterKey(ctx, f.db, f.key, rand.Reader, f.opts.Now())
+	if err != nil {
 		t.Fatal(err)
+	}
+	if second.Backup == res.Backup {
+		t.Fatalf("second rotation reused the backup name %s", res.Backup)
+	}
+	if kept, _ := os.ReadFile(second.Backup); !bytes.Equal(kept, newKey) {
+		t.Error("the second rotation did not keep the first rotation's key")
+	}
+	if kept, _ := os.ReadFile(res.Backup); !bytes.Equal(kept, f.oldKey) {
+		t.Error("the second rotation touched the first backup")
 	}
 	f.check(t)
 }
