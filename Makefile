@@ -2,6 +2,7 @@
 #   make                      build/mailseal, build/man/mailseal.8, build/man/mailseal.yaml.5
 #   make install              into $(DESTDIR)$(PREFIX): sbin/mailseal, share/man/man{8,5}
 #   make test                 the whole test suite (scripts/test.sh)
+#   make deb                  build/mailseal_VERSION-1_amd64.deb (packaging/build-deb.sh, nfpm)
 # Packages set DESTDIR, PREFIX=/usr and SOURCE_DATE_EPOCH (the man pages' date).
 
 PREFIX   ?= /usr/local
@@ -12,7 +13,7 @@ BUILDDIR ?= build
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build man install test clean
+.PHONY: all build man install test clean deb
 
 all: build
 
@@ -33,6 +34,9 @@ install: build
 
 test:
 	bash scripts/test.sh
+
+deb:
+	GO=$(GO) VERSION=$(VERSION) sh packaging/build-deb.sh $(BUILDDIR)
 
 clean:
 	rm -rf $(BUILDDIR)

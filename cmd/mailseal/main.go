@@ -62,6 +62,7 @@ func newRootCommand() *cobra.Command {
 		newPostfixConfigCommand(cfgPath),
 		newPolicyCommand(cfgPath),
 		newPDFCommand(cfgPath),
+		newMasterKeyCommand(cfgPath),
 		newVersionCommand(),
 	)
 	root.AddCommand(newManCommand(root))
