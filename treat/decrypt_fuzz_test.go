@@ -1,0 +1,101 @@
+package treat
+
+import (
+	"crypto/x509"
+	"sync"
+	"testing"
+
+	"github.com/mailseal/mailseal/crypto/pgpmime"
+	"github.com/mailseal/mailseal/crypto/smime"
+)
+
+var fuzzKeys struct {
+	once  sync.Once
+	smime []SMIMEKey
+	pgp   []*pgpmime.PrivateKey
+	seeds [][2]string
+}
+
+// fuzzSetup makes one RSA and one EC certificate, an OpenPGP key and
+// seeds encrypted to them (CBC, GCM, ECDH, PGP/MIME, CBC with HTML).
+func fuzzSetup(t testing.TB) {
+	fuzzKeys.once.Do(func() {
+		// newTestPKI wants a *testing.T; under a fuzz engine there is
+		// none, and its Fatal would then panic: a failure all the same.
+		tt, ok := t.(*testing.T)
+		if !ok {
+			tt = &testing.T{}
+		}
+		pki := newTestPKI(tt)
+		rc, rk := pki.user("alice@corp.example", "rsa2048")
+		ec, ek := pki.user("alice@corp.example", "p256")
+		fuzzKeys.smime = []SMIMEKey{{rc, rk}, {ec, ek}}
+		alice := pgpKey(t, "alice@corp.example")
+		fuzzKeys.pgp = []*pgpmime.PrivateKey{alice}
+		add := func(entity string, c smime.Cipher, cert *x509.Certificate) {
+			enc, err := smime.Encrypt([]byte(entity), []smime.Recipient{{Cert: cert}}, smime.EncryptOptions{Cipher: c})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzKeys.seeds = append(fuzzKeys.seeds, [2]string{enc.ContentType, string(enc.Body)})
+		}
+		add(protectedEntity, smime.AES256CBC, rc)
+		add(htmlEntity, smime.AES256CBC, rc)
+		add(htmlEntity, smime.AES256GCM, rc)
+		add(protectedEntity, smime.AES256GCM, ec)
+		enc, err := EncryptPGP([]byte(htmlEntity), alice, []*pgpmime.PublicKey{alice.Public()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fuzzKeys.seeds = append(fuzzKeys.seeds, [2]string{enc.ContentType(), string(enc.Body)})
+	})
+}
+
+// FuzzDecrypt feeds the decrypt step (classification, transfer decoding,
+// CMS and OpenPGP parsing, entity parsing, neutralising, header
+// protection): it must never panic, and never return plaintext together
+// with an error.
+func FuzzDecrypt(f *testing.F) {
+	fuzzSetup(f)
+	for _, s := range fuzzKeys.seeds {
+		f.Add(s[0], []byte(s[1]))
+	}
+	f.Add("multipart/mixed; boundary=x", []byte("--x\r\nContent-Type: application/pkcs7-mime\r\n\r\nMIAGCSqGSIb3DQEHA6CAMIACAQA=\r\n--x--\r\n"))
+	f.Add(`application/pkcs7-mime; smime-type=enveloped-data`, []byte("MIAGCSqGSIb3DQEHA6CAMIACAQAxgDCA"))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		fields := []Field{{"Content-Type", ct}, {"Content-Transfer-Encoding", "base64"}}
+		var d *Decrypted
+		var err error
+		switch ClassifyEncrypted(ct) {
+		case SMIMEEncrypted:
+			d, err = DecryptSMIME(fields, body, fuzzKeys.smime)
+		case PGPEncrypted:
+			d, err = DecryptPGP(ct, body, fuzzKeys.pgp)
+		default:
+			NestedEncrypted(fields, body)
+			return
+		}
+		if (d == nil) == (err == nil) {
+			t.Fatalf("d %v with err %v", d != nil, err)
+		}
+		if d != nil {
+			_ = d.Entity.Bytes()
+		}
+	})
+}
+
+// FuzzNeutralise feeds the MIME walker that rewrites active HTML: never a
+// panic, and no text/html left unless the whole entity was wrapped.
+func FuzzNeutralise(f *testing.F) {
+	f.Add("multipart/alternative; boundary=\"alt\"", []byte(htmlEntity[len("Content-Type: multipart/alternative; boundary=\"alt\"\r\n\r\n"):]))
+	f.Add("text/html", []byte("<img src=\"http://evil/\">"))
+	f.Add("multipart/mixed; boundary=x", []byte("--x\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: text/html\r\n\r\n<b>x</b>\r\n--x--\r\n"))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		e, _ := Neutralise(&Entity{Fields: []Field{{"Content-Type", ct}}, Body: body})
+		if e == nil {
+			t.Fatal("nil entity")
+		}
+		_ = e.Bytes()
+		protectedSubject(append([]byte("Content-Type: "+ct+"\r\n\r\n"), body...))
+	})
+}
