@@ -2,7 +2,7 @@ package treat
 
 import (
 	"bytes"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -315,9 +315,11 @@ const hostileNote = "This message arrived encrypted without integrity protection
 
 // wrapHostile replaces e by a notice with e attached as a file.
 func wrapHostile(e *Entity) *Entity {
-	var rb [12]byte
-	_, _ = rand.Read(rb[:])
-	boundary := "=_mailseal_" + hex.EncodeToString(rb[:])
+	// The boundary comes from the content, so the same content always
+	// makes the same bytes (each recipient's decryption is compared); it
+	// cannot occur inside: the note is fixed text and the rest base64.
+	sum := sha256.Sum256(e.Bytes())
+	boundary := "=_mailseal_" + hex.EncodeToString(sum[:12])
 	var b bytes.Buffer
 	b.WriteString("--" + boundary + "\r\n")
 	b.WriteString("Content-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n")
