@@ -3,6 +3,7 @@ package milter
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -135,7 +136,7 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 		return nil, "", TempFail("4.3.0", "Your message could not be read right now; please try again later"), fmt.Errorf("read spool: %w", err)
 	}
 	var first *treat.Decrypted
-	var firstBytes []byte
+	var firstSum [sha256.Size]byte
 	for _, addr := range rcpts {
 		d, why, err := p.decryptFor(ctx, ks, kind, content, body, addr)
 		if err != nil {
@@ -147,12 +148,14 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 			}
 			return nil, why, Reply{}, nil
 		}
-		b := d.Entity.Bytes()
+		// Compared by digest: a large message is not held once per
+		// recipient.
+		sum := sha256.Sum256(d.Entity.Bytes())
 		if first == nil {
-			first, firstBytes = d, b
+			first, firstSum = d, sum
 			continue
 		}
-		if !bytes.Equal(b, firstBytes) {
+		if sum != firstSum {
 			return nil, "the recipients' encrypted copies differ, so none was decrypted", Reply{}, nil
 		}
 	}
@@ -237,11 +240,17 @@ func (p *Processor) decryptionOf(d *treat.Decrypted, rcpts []string, kept []Head
 		neutralised: d.Neutralised,
 		result:      d,
 	}
-	v := fmt.Sprintf("%s for %s; key=%s", d.Method, strings.Join(rcpts, ", "), d.KeyTransport)
-	if d.Cert != nil {
+	// Every recipient sees this header: with several, naming them would
+	// reveal Bcc recipients to the others.
+	who := rcpts[0]
+	if len(rcpts) > 1 {
+		who = fmt.Sprintf("%d recipients", len(rcpts))
+	}
+	v := fmt.Sprintf("%s for %s; key=%s", d.Method, who, d.KeyTransport)
+	if d.Cert != nil && len(rcpts) == 1 {
 		v += "; serial=" + d.Cert.SerialNumber.Text(16)
 	}
-	if d.PGPKey != "" {
+	if d.PGPKey != "" && len(rcpts) == 1 {
 		v += "; fingerprint=" + d.PGPKey
 	}
 	switch {
