@@ -167,6 +167,13 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind treat.Encryption, content []treat.Field, body []byte, addr string) (*treat.Decrypted, string, error) {
 	var d *treat.Decrypted
 	var derr error
+	for i := 0; i < len(addr); i++ {
+		if addr[i] >= 0x80 {
+			// Keys are issued for ASCII addresses only; asking the store
+			// would be an error that no retry fixes.
+			return nil, fmt.Sprintf("no key is held for %s", addr), nil
+		}
+	}
 	switch kind {
 	case treat.SMIMEEncrypted:
 		held, err := ks.DecryptionKeys.DecryptionKeys(ctx, addr)
