@@ -348,6 +348,7 @@ func TestNeutralise(t *testing.T) {
 		{"no-boundary", "multipart/mixed", "--x\r\n\r\nhi\r\n--x--\r\n", true, true},
 		{"no-delimiter", "multipart/mixed; boundary=x", "<img src=\"http://evil/\">\r\n", true, true},
 		{"nested-rfc822", "multipart/mixed; boundary=x", "--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: fwd\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\">\r\n--x--\r\n", true, false},
+		{"digest-default-rfc822", "multipart/digest; boundary=x", "--x\r\n\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\">\r\n--x--\r\n", true, false},
 		{"rfc822-base64", "message/rfc822", "Content-Transfer-Encoding: base64\r\n\r\nPGltZz4=\r\n", false, false},
 		{"image", "image/png", "\x89PNG\r\n", false, false},
 	} {

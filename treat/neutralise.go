@@ -50,7 +50,7 @@ func Neutralise(e *Entity) (out *Entity, changed bool) {
 		}
 	}()
 	n := 0
-	fields, body, changed, err := neutralise(e.Fields, e.Body, 0, &n)
+	fields, body, changed, err := neutralise(e.Fields, e.Body, "text/plain", 0, &n)
 	if err != nil {
 		return wrapHostile(e), true
 	}
@@ -72,8 +72,14 @@ func activeType(mt string) bool {
 // is judged by its text: anything naming markup counts as markup, since a
 // reader may guess so.
 func mediaType(ct string) (string, map[string]string, bool) {
+	return mediaTypeOr(ct, "text/plain")
+}
+
+// mediaTypeOr is mediaType with the default for a part without
+// Content-Type (message/rfc822 inside multipart/digest, RFC 2046 5.1.5).
+func mediaTypeOr(ct, def string) (string, map[string]string, bool) {
 	if ct == "" {
-		return "text/plain", map[string]string{}, true
+		return def, map[string]string{}, true
 	}
 	mt, params, err := mime.ParseMediaType(ct)
 	if err != nil {
@@ -82,14 +88,14 @@ func mediaType(ct string) (string, map[string]string, bool) {
 	return mt, params, true
 }
 
-func neutralise(fields []Field, body []byte, depth int, parts *int) ([]Field, []byte, bool, error) {
+func neutralise(fields []Field, body []byte, def string, depth int, parts *int) ([]Field, []byte, bool, error) {
 	if depth > maxNeutraliseDepth {
 		return nil, nil, false, errHostile
 	}
 	if *parts++; *parts > maxNeutraliseParts {
 		return nil, nil, false, errHostile
 	}
-	mt, params, ok := mediaType(fieldValue(fields, "Content-Type"))
+	mt, params, ok := mediaTypeOr(fieldValue(fields, "Content-Type"), def)
 	switch {
 	case activeType(mt):
 		return htmlAsText(fields, body, params)
@@ -98,7 +104,7 @@ func neutralise(fields []Field, body []byte, depth int, parts *int) ([]Field, []
 		// text/plain or an attachment.
 		return fields, body, false, nil
 	case strings.HasPrefix(mt, "multipart/"):
-		return neutraliseMultipart(fields, body, params["boundary"], depth, parts)
+		return neutraliseMultipart(fields, body, params["boundary"], mt == "multipart/digest", depth, parts)
 	case mt == "message/rfc822" || mt == "message/global":
 		inner, ibody, err := splitHeader(body)
 		if err != nil {
@@ -116,7 +122,7 @@ func neutralise(fields []Field, body []byte, depth int, parts *int) ([]Field, []
 			// same, so treat it as hostile.
 			return nil, nil, false, errHostile
 		}
-		nf, nb, changed, err := neutralise(content, ibody, depth+1, parts)
+		nf, nb, changed, err := neutralise(content, ibody, "text/plain", depth+1, parts)
 		if err != nil || !changed {
 			return fields, body, false, err
 		}
@@ -136,7 +142,11 @@ func neutralise(fields []Field, body []byte, depth int, parts *int) ([]Field, []
 	return fields, body, false, nil
 }
 
-func neutraliseMultipart(fields []Field, body []byte, boundary string, depth int, parts *int) ([]Field, []byte, bool, error) {
+func neutraliseMultipart(fields []Field, body []byte, boundary string, digest bool, depth int, parts *int) ([]Field, []byte, bool, error) {
+	def := "text/plain"
+	if digest {
+		def = "message/rfc822"
+	}
 	if boundary == "" {
 		return nil, nil, false, errHostile
 	}
@@ -151,7 +161,7 @@ func neutraliseMultipart(fields []Field, body []byte, boundary string, depth int
 		if err != nil {
 			return nil, nil, false, errHostile
 		}
-		nf, nb, c, err := neutralise(pf, pb, depth+1, parts)
+		nf, nb, c, err := neutralise(pf, pb, def, depth+1, parts)
 		if err != nil {
 			return nil, nil, false, err
 		}
