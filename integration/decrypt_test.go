@@ -29,6 +29,15 @@ func partnerEntity(t *testing.T) []byte {
 	return b.Bytes()
 }
 
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func base64Lines(data []byte) []byte {
 	var b bytes.Buffer
 	enc := []byte(base64.StdEncoding.EncodeToString(data))
@@ -119,6 +128,19 @@ func TestInboundEncryptedMailArrivesDecrypted(t *testing.T) {
 		checkSameContent(t, tc.name, entity, contentOf(raw))
 	}
 
+	// A partner still encrypting to alice's previous certificate after it
+	// was replaced: the old key still opens it.
+	if renewed := exportCert(t, d, "alice@corp.example"); bytes.Equal(mustRead(t, renewed), mustRead(t, alice)) {
+		t.Fatal("certs issue did not replace the certificate")
+	}
+	send([]string{"alice@corp.example"}, partnerMail([]string{"alice@corp.example"}, "old certificate", opensslEncrypt(t, entity, "-aes256", alice)))
+	n++
+	raw := pf.WaitDelivered(t, "alice@corp.example", n, deliveryTimeout)[n-1]
+	if got := parseMail(t, raw).Header.Get("X-Mailseal-Decrypted"); !strings.HasPrefix(got, "S/MIME AES-256-CBC for alice@corp.example") {
+		t.Fatalf("old certificate: X-Mailseal-Decrypted %q\n%s", got, head(raw))
+	}
+	checkSameContent(t, "old certificate", entity, contentOf(raw))
+
 	// PGP/MIME with gpg, to the key `mailseal keys export` hands out.
 	pub, err := d.CLI("keys", "export", "alice@corp.example")
 	if err != nil || !strings.Contains(pub, "BEGIN PGP PUBLIC KEY BLOCK") {
@@ -143,7 +165,7 @@ func TestInboundEncryptedMailArrivesDecrypted(t *testing.T) {
 		"Content-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n" + string(armored) + "\r\n--pgp-b--\r\n"
 	send([]string{"alice@corp.example"}, partnerMail([]string{"alice@corp.example"}, "gpg", []byte(pgp)))
 	n++
-	raw := pf.WaitDelivered(t, "alice@corp.example", n, deliveryTimeout)[n-1]
+	raw = pf.WaitDelivered(t, "alice@corp.example", n, deliveryTimeout)[n-1]
 	m := parseMail(t, raw)
 	if got := m.Header.Get("X-Mailseal-Decrypted"); !strings.HasPrefix(got, "PGP/MIME for alice@corp.example") {
 		t.Fatalf("gpg: X-Mailseal-Decrypted %q\n%s", got, head(raw))
