@@ -188,12 +188,11 @@ func DecryptPGP(contentType string, body []byte, keys []*pgpmime.PrivateKey) (d 
 	if ClassifyEncrypted(contentType) != PGPEncrypted {
 		return nil, fmt.Errorf("%w: not a PGP/MIME encrypted message", ErrMalformed)
 	}
-	tried := false
+	var failed error
 	for _, k := range keys {
 		if k == nil {
 			continue
 		}
-		tried = true
 		dec, err := pgpmime.Decrypt(contentType, body, k, nil, pgpmime.DecryptOptions{})
 		switch {
 		case err == nil:
@@ -216,15 +215,21 @@ func DecryptPGP(contentType string, body []byte, keys []*pgpmime.PrivateKey) (d 
 		case errors.Is(err, pgpmime.ErrMalformed), errors.Is(err, pgpmime.ErrNotEncrypted):
 			return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		case errors.Is(err, pgpmime.ErrDecrypt):
-			continue // not this key; go-crypto cannot tell apart "not for it" and "altered"
+			// go-crypto says "incorrect key" when no session key packet is
+			// for this key; anything else (a broken MDC, truncated data)
+			// means the key fit and the data did not. Its errors have no
+			// types that survive pgpmime's wrapping, hence the text.
+			if !strings.Contains(err.Error(), "incorrect key") {
+				failed = err
+			}
+			continue
 		default:
 			return nil, fmt.Errorf("%w: %w", ErrDecryptFailed, err)
 		}
 	}
-	if !tried {
-		return nil, ErrNotForKeys
+	if failed != nil {
+		return nil, fmt.Errorf("%w: %w", ErrDecryptFailed, failed)
 	}
-	// No key opened it: encrypted to someone else, or altered.
 	return nil, ErrNotForKeys
 }
 

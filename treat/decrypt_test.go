@@ -456,13 +456,18 @@ func TestDecryptPGP(t *testing.T) {
 		t.Errorf("other key: %v", err)
 	}
 
-	// Altered ciphertext (inside the armor, checksum recomputed): no key
-	// opens it, nothing comes out.
+	// Altered ciphertext (inside the armor, checksum recomputed): the key
+	// fits, the MDC does not; nothing comes out.
 	bin := unarmorPart(t, enc.Body)
 	bin[len(bin)-30] ^= 0x01
 	ct, body := rfc3156(t, bin)
-	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}); d != nil || err == nil {
+	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}); d != nil || !errors.Is(err, ErrDecryptFailed) {
 		t.Fatalf("altered: %v %v", d, err)
+	}
+	// Truncated: the last 40 octets (MDC and more) cut off.
+	ct, body = rfc3156(t, unarmorPart(t, enc.Body)[:len(bin)-40])
+	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}); d != nil || err == nil {
+		t.Fatalf("truncated: %v %v", d, err)
 	}
 
 	// Encrypted data without integrity protection (a SED packet, as
