@@ -374,6 +374,17 @@ func TestNeutralise(t *testing.T) {
 	}
 }
 
+// A message/rfc822 part sent base64 (not allowed, yet some readers decode
+// it) cannot be looked into without decoding: the whole is wrapped.
+func TestNeutraliseEncodedMessagePart(t *testing.T) {
+	body := "--x\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		"Q29udGVudC1UeXBlOiB0ZXh0L2h0bWwNCg0KPGltZyBzcmM9Imh0dHA6Ly9ldmlsLyI+DQo=\r\n--x--\r\n"
+	e, changed := Neutralise(&Entity{Fields: []Field{{"Content-Type", "multipart/mixed; boundary=x"}}, Body: []byte(body)})
+	if !changed || !bytes.Contains(e.Body, []byte("decrypted-message.bin")) {
+		t.Fatalf("changed %v:\n%s", changed, e.Bytes())
+	}
+}
+
 func TestDeepNestingBounded(t *testing.T) {
 	var b strings.Builder
 	for i := 0; i < 200; i++ {
