@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"time"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/pgpmime"
@@ -135,10 +136,14 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 	if err != nil {
 		return nil, "", TempFail("4.3.0", "Your message could not be read right now; please try again later"), fmt.Errorf("read spool: %w", err)
 	}
+	from := ""
+	if a, err := lenientAddresses.Parse(unfoldHeader(firstValue(kept, "From"))); err == nil {
+		from = a.Address
+	}
 	var first *treat.Decrypted
 	var firstSum [sha256.Size]byte
 	for _, addr := range rcpts {
-		d, why, err := p.decryptFor(ctx, ks, kind, content, body, addr)
+		d, why, err := p.decryptFor(ctx, ks, kind, content, body, addr, from)
 		if err != nil {
 			return nil, "", TempFail("4.7.1", "Your message could not be decrypted for its recipients right now; please try again later"), err
 		}
@@ -164,7 +169,7 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 
 // decryptFor opens the message with addr's own keys. d is nil with a reason
 // when they do not open it; err is only for a failing key store.
-func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind treat.Encryption, content []treat.Field, body []byte, addr string) (*treat.Decrypted, string, error) {
+func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind treat.Encryption, content []treat.Field, body []byte, addr, from string) (*treat.Decrypted, string, error) {
 	var d *treat.Decrypted
 	var derr error
 	for i := 0; i < len(addr); i++ {
@@ -202,7 +207,7 @@ func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind tre
 		if len(keys) == 0 {
 			return nil, fmt.Sprintf("no OpenPGP key is held for %s", addr), nil
 		}
-		d, derr = treat.DecryptPGP(unfoldHeader(firstField(content, "Content-Type")), body, keys)
+		d, derr = treat.DecryptPGP(unfoldHeader(firstField(content, "Content-Type")), body, keys, p.senderPGPKeys(ctx, from))
 	}
 	switch {
 	case derr == nil:
@@ -217,6 +222,26 @@ func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind tre
 		return nil, "too large to decrypt", nil
 	}
 	return nil, "the encrypted data is malformed or uses an unsupported algorithm", nil
+}
+
+// senderPGPKeys is the From address's OpenPGP key from the partner key
+// directory, to check a signature inside PGP/MIME encrypted mail (the
+// combined method leaves no signature behind once decrypted). None known
+// (or a lookup error): the signature is reported as by an unknown signer.
+func (p *Processor) senderPGPKeys(ctx context.Context, from string) []*pgpmime.PublicKey {
+	dir := p.keySources().dir
+	if dir == nil || from == "" {
+		return nil
+	}
+	_, rec, err := dir.PGPKey(ctx, from)
+	if err != nil || rec == nil {
+		return nil
+	}
+	k, err := pgpmime.ParsePublicKey(rec.KeyData, time.Now())
+	if err != nil {
+		return nil
+	}
+	return []*pgpmime.PublicKey{k}
 }
 
 // pgpDecryptionKey parses a stored OpenPGP key once per fingerprint. An
@@ -259,6 +284,11 @@ func (p *Processor) decryptionOf(d *treat.Decrypted, rcpts []string, kept []Head
 	}
 	if d.PGPKey != "" && len(rcpts) == 1 {
 		v += "; fingerprint=" + d.PGPKey
+	}
+	if d.PGPSignature != pgpmime.Unsigned {
+		// The signature inside OpenPGP data is gone once decrypted: say
+		// here what it was (good only against the sender's known key).
+		v += "; pgp-signature=" + strings.ReplaceAll(d.PGPSignature.String(), " ", "-") + "; pgp-signer=" + d.PGPSignerKeyID
 	}
 	switch {
 	case d.Authenticated:

@@ -257,12 +257,27 @@ func TestInboundDecryptPGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tx := inboundTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example")
-	tx.Headers = tx.Headers[:len(tx.Headers)-1] // no Content-Transfer-Encoding
-	res := f.p.Handle(ctx, tx)
-	v, _ := addedHeader(res, DecryptedHeader)
-	if res.Action != "decrypted" || !strings.HasPrefix(v, "PGP/MIME for alice@corp.example") || string(res.Body) != "The secret terms.\r\n" {
-		t.Fatalf("action %q header %q body %q", res.Action, v, res.Body)
+	handle := func() (Result, string) {
+		tx := inboundTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example")
+		tx.Headers = tx.Headers[:len(tx.Headers)-1] // no Content-Transfer-Encoding
+		res := f.p.Handle(ctx, tx)
+		v, _ := addedHeader(res, DecryptedHeader)
+		if res.Action != "decrypted" || !strings.HasPrefix(v, "PGP/MIME for alice@corp.example") || string(res.Body) != "The secret terms.\r\n" {
+			t.Fatalf("action %q header %q body %q", res.Action, v, res.Body)
+		}
+		return res, v
+	}
+	// The signature inside is reported: unknown signer until bob's key is
+	// in the partner directory, good after.
+	if _, v := handle(); !strings.Contains(v, "pgp-signature=unknown-signer") {
+		t.Errorf("without bob's key: %q", v)
+	}
+	if _, err := f.ids.Directory().ImportPGPKeys(ctx, "bob.asc", g.Public, certs.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.p.SetKeys(f.ids.Directory(), f.ids)
+	if _, v := handle(); !strings.Contains(v, "pgp-signature=good; pgp-signer=") {
+		t.Errorf("with bob's key: %q", v)
 	}
 }
 

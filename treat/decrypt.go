@@ -91,8 +91,13 @@ type Decrypted struct {
 	Cert *x509.Certificate
 	// PGPKey is the fingerprint of the OpenPGP key that opened the message;
 	// PGPSignerKeyID names the key of an inner OpenPGP signature, if any
-	// (RFC 3156 combined method; not verified here).
+	// (RFC 3156 combined method).
 	PGPKey, PGPSignerKeyID string
+	// PGPSignature is that signature checked against the verifiers given
+	// to DecryptPGP (none given: a signature is UnknownSigner, never good);
+	// PGPSignerFingerprint names the verifier that made it.
+	PGPSignature         pgpmime.SignatureStatus
+	PGPSignerFingerprint string
 }
 
 // ErrNotForKeys means none of the given keys opens the message: it is
@@ -176,10 +181,12 @@ func smimeResult(dec *smime.Decrypted, cert *x509.Certificate) (*Decrypted, erro
 }
 
 // DecryptPGP decrypts an RFC 3156 multipart/encrypted message with the
-// first of keys that opens it. Data without integrity protection is
-// refused (ErrUnprotected), like data not for any key (ErrNotForKeys) or
-// altered (ErrDecryptFailed). It never panics.
-func DecryptPGP(contentType string, body []byte, keys []*pgpmime.PrivateKey) (d *Decrypted, err error) {
+// first of keys that opens it, and checks a signature inside (the combined
+// method, RFC 3156 6.2: it is gone once the content is decrypted) against
+// verifiers (the sender's known keys; may be none). Data without integrity
+// protection is refused (ErrUnprotected), like data not for any key
+// (ErrNotForKeys) or altered (ErrDecryptFailed). It never panics.
+func DecryptPGP(contentType string, body []byte, keys []*pgpmime.PrivateKey, verifiers []*pgpmime.PublicKey) (d *Decrypted, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			d, err = nil, fmt.Errorf("%w: decrypt: %v", ErrMalformed, r)
@@ -193,7 +200,7 @@ func DecryptPGP(contentType string, body []byte, keys []*pgpmime.PrivateKey) (d 
 		if k == nil {
 			continue
 		}
-		dec, err := pgpmime.Decrypt(contentType, body, k, nil, pgpmime.DecryptOptions{})
+		dec, err := pgpmime.Decrypt(contentType, body, k, verifiers, pgpmime.DecryptOptions{})
 		switch {
 		case err == nil:
 			raw := crlf(dec.Entity)
@@ -203,8 +210,8 @@ func DecryptPGP(contentType string, body []byte, keys []*pgpmime.PrivateKey) (d 
 			}
 			d := &Decrypted{Entity: e, Method: "PGP/MIME", KeyTransport: "OpenPGP",
 				Authenticated: true, PGPKey: k.Info().Fingerprint}
-			if dec.Signature != pgpmime.Unsigned {
-				d.PGPSignerKeyID = dec.SignerKeyID
+			if d.PGPSignature = dec.Signature; dec.Signature != pgpmime.Unsigned {
+				d.PGPSignerKeyID, d.PGPSignerFingerprint = dec.SignerKeyID, dec.SignerFingerprint
 			}
 			finish(d, raw)
 			return d, nil

@@ -70,7 +70,7 @@ func FuzzDecrypt(f *testing.F) {
 		case SMIMEEncrypted:
 			d, err = DecryptSMIME(fields, body, fuzzKeys.smime)
 		case PGPEncrypted:
-			d, err = DecryptPGP(ct, body, fuzzKeys.pgp)
+			d, err = DecryptPGP(ct, body, fuzzKeys.pgp, nil)
 		default:
 			NestedEncrypted(fields, body)
 			return

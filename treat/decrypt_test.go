@@ -453,17 +453,23 @@ func TestDecryptPGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := DecryptPGP(enc.ContentType(), enc.Body, []*pgpmime.PrivateKey{carol, alice})
+	d, err := DecryptPGP(enc.ContentType(), enc.Body, []*pgpmime.PrivateKey{carol, alice}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Method != "PGP/MIME" || !d.Authenticated || d.PGPKey != alice.Info().Fingerprint || d.PGPSignerKeyID == "" {
+	if d.Method != "PGP/MIME" || !d.Authenticated || d.PGPKey != alice.Info().Fingerprint || d.PGPSignerKeyID == "" ||
+		d.PGPSignature != pgpmime.UnknownSigner {
 		t.Errorf("%+v", d)
+	}
+	// With the sender's key known, the inner signature is good.
+	d, err = DecryptPGP(enc.ContentType(), enc.Body, []*pgpmime.PrivateKey{alice}, []*pgpmime.PublicKey{bob.Public()})
+	if err != nil || d.PGPSignature != pgpmime.SignatureGood || d.PGPSignerFingerprint != bob.Info().Fingerprint {
+		t.Fatalf("with verifier: %v %+v", err, d)
 	}
 	if string(d.Entity.Body) != "Secret text\r\n" || len(d.Restored) != 1 || d.Restored[0].Value != "The real subject" {
 		t.Errorf("body %q restored %v", d.Entity.Body, d.Restored)
 	}
-	if _, err := DecryptPGP(enc.ContentType(), enc.Body, []*pgpmime.PrivateKey{carol}); !errors.Is(err, ErrNotForKeys) {
+	if _, err := DecryptPGP(enc.ContentType(), enc.Body, []*pgpmime.PrivateKey{carol}, nil); !errors.Is(err, ErrNotForKeys) {
 		t.Errorf("other key: %v", err)
 	}
 
@@ -472,12 +478,12 @@ func TestDecryptPGP(t *testing.T) {
 	bin := unarmorPart(t, enc.Body)
 	bin[len(bin)-30] ^= 0x01
 	ct, body := rfc3156(t, bin)
-	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}); d != nil || !errors.Is(err, ErrDecryptFailed) {
+	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}, nil); d != nil || !errors.Is(err, ErrDecryptFailed) {
 		t.Fatalf("altered: %v %v", d, err)
 	}
 	// Truncated: the last 40 octets (MDC and more) cut off.
 	ct, body = rfc3156(t, unarmorPart(t, enc.Body)[:len(bin)-40])
-	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}); d != nil || err == nil {
+	if d, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}, nil); d != nil || err == nil {
 		t.Fatalf("truncated: %v %v", d, err)
 	}
 
@@ -486,10 +492,10 @@ func TestDecryptPGP(t *testing.T) {
 	sed := append([]byte{0xC0 | 9, 40}, make([]byte, 40)...)
 	_, _ = rand.Read(sed[2:])
 	ct, body = rfc3156(t, sed)
-	if _, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}); !errors.Is(err, ErrUnprotected) {
+	if _, err := DecryptPGP(ct, body, []*pgpmime.PrivateKey{alice}, nil); !errors.Is(err, ErrUnprotected) {
 		t.Fatalf("no MDC: %v, want ErrUnprotected", err)
 	}
-	if _, err := DecryptPGP(ct, []byte("garbage"), []*pgpmime.PrivateKey{alice}); !errors.Is(err, ErrMalformed) {
+	if _, err := DecryptPGP(ct, []byte("garbage"), []*pgpmime.PrivateKey{alice}, nil); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("garbage: %v", err)
 	}
 }
