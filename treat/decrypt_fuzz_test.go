@@ -1,9 +1,17 @@
 package treat
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailseal/mailseal/crypto/pgpmime"
 	"github.com/mailseal/mailseal/crypto/smime"
@@ -20,15 +28,8 @@ var fuzzKeys struct {
 // seeds encrypted to them (CBC, GCM, ECDH, PGP/MIME, CBC with HTML).
 func fuzzSetup(t testing.TB) {
 	fuzzKeys.once.Do(func() {
-		// newTestPKI wants a *testing.T; under a fuzz engine there is
-		// none, and its Fatal would then panic: a failure all the same.
-		tt, ok := t.(*testing.T)
-		if !ok {
-			tt = &testing.T{}
-		}
-		pki := newTestPKI(tt)
-		rc, rk := pki.user("alice@corp.example", "rsa2048")
-		ec, ek := pki.user("alice@corp.example", "p256")
+		rc, rk := selfSigned(t, "rsa")
+		ec, ek := selfSigned(t, "p256")
 		fuzzKeys.smime = []SMIMEKey{{rc, rk}, {ec, ek}}
 		alice := pgpKey(t, "alice@corp.example")
 		fuzzKeys.pgp = []*pgpmime.PrivateKey{alice}
@@ -49,6 +50,40 @@ func fuzzSetup(t testing.TB) {
 		}
 		fuzzKeys.seeds = append(fuzzKeys.seeds, [2]string{enc.ContentType(), string(enc.Body)})
 	})
+}
+
+// selfSigned makes a self-signed S/MIME recipient certificate (RSA-2048
+// or P-256), enough to encrypt to and decrypt with.
+func selfSigned(t testing.TB, kind string) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
+	var key crypto.Signer
+	var err error
+	ku := x509.KeyUsageDigitalSignature
+	if kind == "rsa" {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+		ku |= x509.KeyUsageKeyEncipherment
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		ku |= x509.KeyUsageKeyAgreement
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "alice@corp.example"},
+		EmailAddresses: []string{"alice@corp.example"},
+		NotBefore:      time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: ku, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
 
 // FuzzDecrypt feeds the decrypt step (classification, transfer decoding,
