@@ -536,3 +536,49 @@ func TestCRLF(t *testing.T) {
 		}
 	}
 }
+
+func TestParseEntity(t *testing.T) {
+	many := strings.Repeat("X-A: b\r\n", MaxEntityFields+1) + "Content-Type: text/plain\r\n\r\nx"
+	if _, err := ParseEntity([]byte(many)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("%d fields: %v", MaxEntityFields+1, err)
+	}
+	for _, tc := range []struct{ in, ct, body string }{
+		{"Content-Type: text/html\n\tcharset=x\nSubject: s\n\nbody\n", "text/html\r\n\tcharset=x", "body\r\n"},
+		{"no header at all\r\nsecond line\r\n", "text/plain; charset=us-ascii", "no header at all\r\nsecond line\r\n"},
+		{"Content-Type: text/plain\r\n", "text/plain", ""},
+	} {
+		e, err := ParseEntity([]byte(tc.in))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		if e.ContentType() != tc.ct || string(e.Body) != tc.body || fieldValue(e.Fields, "MIME-Version") != "1.0" {
+			t.Errorf("%q: type %q body %q fields %v", tc.in, e.ContentType(), e.Body, e.Fields)
+		}
+		for _, f := range e.Fields {
+			if strings.EqualFold(f.Name, "Subject") {
+				t.Errorf("%q: Subject moved into the content fields", tc.in)
+			}
+		}
+	}
+}
+
+func BenchmarkDecryptSMIME(b *testing.B) {
+	cert, key := selfSigned(b, "rsa")
+	entity := "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		strings.Repeat(strings.Repeat("A", 76)+"\r\n", 1<<20/78)
+	for _, c := range []smime.Cipher{smime.AES256CBC, smime.AES256GCM} {
+		b.Run(c.String(), func(b *testing.B) {
+			enc, err := smime.Encrypt([]byte(entity), []smime.Recipient{{Cert: cert}}, smime.EncryptOptions{Cipher: c})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fields := smimeFields(enc)
+			b.SetBytes(int64(len(entity)))
+			for b.Loop() {
+				if _, err := DecryptSMIME(fields, enc.Body, []SMIMEKey{{cert, key}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
