@@ -125,7 +125,8 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 	for _, r := range tx.Rcpts {
 		addr := strings.Trim(strings.TrimSpace(r), "<>")
 		if !set.Policy.IsInternal(addr) {
-			return nil, fmt.Sprintf("recipient %s is not internal: the plaintext must not travel on", addr), Reply{}, nil
+			p.log.Info("message not decrypted: recipient outside the internal domains", "queue_id", tx.QueueID, "rcpt", addr)
+			return nil, "a recipient is outside the internal domains: the plaintext must not travel on", Reply{}, nil
 		}
 		rcpts = append(rcpts, addr)
 	}
@@ -143,11 +144,18 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 	var first *treat.Decrypted
 	var firstSum [sha256.Size]byte
 	for _, addr := range rcpts {
-		d, why, err := p.decryptFor(ctx, ks, kind, content, body, addr, from)
+		// Every recipient sees the note: with several, it names none of
+		// them (Bcc); the log names the one that failed.
+		who := addr
+		if len(rcpts) > 1 {
+			who = "one of the recipients"
+		}
+		d, why, err := p.decryptFor(ctx, ks, kind, content, body, addr, who, from)
 		if err != nil {
 			return nil, "", TempFail("4.7.1", "Your message could not be decrypted for its recipients right now; please try again later"), err
 		}
 		if d == nil {
+			p.log.Info("message not decrypted", "queue_id", tx.QueueID, "rcpt", addr, "why", why)
 			if len(rcpts) > 1 {
 				why += "; it is decrypted only when every recipient's own key opens it"
 			}
@@ -169,14 +177,15 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 
 // decryptFor opens the message with addr's own keys. d is nil with a reason
 // when they do not open it; err is only for a failing key store.
-func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind treat.Encryption, content []treat.Field, body []byte, addr, from string) (*treat.Decrypted, string, error) {
+// who names addr in the reason.
+func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind treat.Encryption, content []treat.Field, body []byte, addr, who, from string) (*treat.Decrypted, string, error) {
 	var d *treat.Decrypted
 	var derr error
 	for i := 0; i < len(addr); i++ {
 		if addr[i] >= 0x80 {
 			// Keys are issued for ASCII addresses only; asking the store
 			// would be an error that no retry fixes.
-			return nil, fmt.Sprintf("no key is held for %s", addr), nil
+			return nil, fmt.Sprintf("no key is held for %s", who), nil
 		}
 	}
 	switch kind {
@@ -186,7 +195,7 @@ func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind tre
 			return nil, "", fmt.Errorf("decryption keys of %s: %w", addr, err)
 		}
 		if len(held) == 0 {
-			return nil, fmt.Sprintf("no S/MIME key is held for %s", addr), nil
+			return nil, fmt.Sprintf("no S/MIME key is held for %s", who), nil
 		}
 		keys := make([]treat.SMIMEKey, len(held))
 		for i, k := range held {
@@ -205,7 +214,7 @@ func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind tre
 			}
 		}
 		if len(keys) == 0 {
-			return nil, fmt.Sprintf("no OpenPGP key is held for %s", addr), nil
+			return nil, fmt.Sprintf("no OpenPGP key is held for %s", who), nil
 		}
 		d, derr = treat.DecryptPGP(unfoldHeader(firstField(content, "Content-Type")), body, keys, p.senderPGPKeys(ctx, from))
 	}
@@ -213,11 +222,11 @@ func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind tre
 	case derr == nil:
 		return d, "", nil
 	case errors.Is(derr, treat.ErrNotForKeys):
-		return nil, fmt.Sprintf("not encrypted to a key held for %s", addr), nil
+		return nil, fmt.Sprintf("not encrypted to a key held for %s", who), nil
 	case errors.Is(derr, treat.ErrUnprotected):
 		return nil, "refused: OpenPGP data without integrity protection (no MDC) is never decrypted", nil
 	case errors.Is(derr, treat.ErrDecryptFailed):
-		return nil, fmt.Sprintf("decryption for %s failed: the message was altered or damaged on the way", addr), nil
+		return nil, fmt.Sprintf("decryption for %s failed: the message was altered or damaged on the way", who), nil
 	case errors.Is(derr, treat.ErrTooLarge):
 		return nil, "too large to decrypt", nil
 	}

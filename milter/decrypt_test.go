@@ -176,11 +176,11 @@ func TestInboundNotDecrypted(t *testing.T) {
 		rcpts []string
 		why   string
 	}{
-		{"only-one-recipient-opens", toAlice.ContentType, gcm, []string{"alice@corp.example", "carol@corp.example"}, "not encrypted to a key held for carol@corp.example; it is decrypted only when every recipient"},
+		{"only-one-recipient-opens", toAlice.ContentType, gcm, []string{"alice@corp.example", "carol@corp.example"}, "not encrypted to a key held for one of the recipients; it is decrypted only when every recipient"},
 		{"insider-mails-it-to-himself", toAlice.ContentType, gcm, []string{"dave@corp.example"}, "not encrypted to a key held for dave@corp.example"},
 		{"no-key-held", toAlice.ContentType, gcm, []string{"erin@corp.example"}, "no S/MIME key is held for erin@corp.example"},
 		{"utf8-recipient", toAlice.ContentType, gcm, []string{"j\u00f6rg@corp.example"}, "no key is held for j\u00f6rg@corp.example"},
-		{"external-recipient", toBoth.ContentType, toBoth.Body, []string{"alice@corp.example", "bob@partner.example"}, "recipient bob@partner.example is not internal"},
+		{"external-recipient", toBoth.ContentType, toBoth.Body, []string{"alice@corp.example", "bob@partner.example"}, "a recipient is outside the internal domains"},
 		{"tampered", toAlice.ContentType, tampered, []string{"alice@corp.example"}, "decryption for alice@corp.example failed"},
 		{"garbage", toAlice.ContentType, []byte("TWFpbHNlYWw=\r\n"), []string{"alice@corp.example"}, "malformed"},
 	} {
