@@ -154,6 +154,9 @@ func (p *Processor) decrypt(ctx context.Context, tx *Transaction, kept []Header)
 		if err != nil {
 			return nil, "", TempFail("4.7.1", "Your message could not be decrypted for its recipients right now; please try again later"), err
 		}
+		if d == nil && why == "" {
+			return nil, "", Reply{}, nil // signed, not encrypted
+		}
 		if d == nil {
 			p.log.Info("message not decrypted", "queue_id", tx.QueueID, "rcpt", addr, "why", why)
 			if len(rcpts) > 1 {
@@ -221,6 +224,8 @@ func (p *Processor) decryptFor(ctx context.Context, ks *decryptionKeys, kind tre
 	switch {
 	case derr == nil:
 		return d, "", nil
+	case errors.Is(derr, treat.ErrNotEncrypted):
+		return nil, "", nil
 	case errors.Is(derr, treat.ErrNotForKeys):
 		return nil, fmt.Sprintf("not encrypted to a key held for %s", who), nil
 	case errors.Is(derr, treat.ErrUnprotected):

@@ -3,10 +3,13 @@ package milter
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/smallstep/pkcs7"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/pgpmime"
@@ -309,5 +312,30 @@ func TestDecryptHeadersAreOwn(t *testing.T) {
 	}
 	if headerSafe("Gr\xc3\xbc\xc3\x9fe") != "=?utf-8?q?Gr=C3=BC=C3=9Fe?=" || headerSafe("a\r\n b") != "a\n b" {
 		t.Error("headerSafe")
+	}
+}
+
+// An opaque signed message without smime-type looks like pkcs7-mime: it is
+// left alone without a note.
+func TestInboundOpaqueSignedNoNote(t *testing.T) {
+	f := newDecryptFixture(t)
+	id, _, err := f.ids.SigningIdentity(context.Background(), "alice@corp.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := pkcs7.NewSignedData([]byte(secretEntity))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sd.AddSigner(id.Cert, id.Key, pkcs7.SignerInfoConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	der, err := sd.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := f.p.Handle(context.Background(), inboundTx("application/pkcs7-mime; name=smime.p7m", base64.StdEncoding.EncodeToString(der)+"\r\n", nil, "alice@corp.example"))
+	if res.Body != nil || len(res.AddHeaders) != 0 || !res.Reply.Accepted() {
+		t.Fatalf("reply %v adds %v", res.Reply, res.AddHeaders)
 	}
 }

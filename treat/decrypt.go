@@ -113,6 +113,14 @@ var ErrDecryptFailed = errors.New("treat: decryption failed")
 // which is refused: it is the EFAIL "CBC/CFB gadget" channel.
 var ErrUnprotected = errors.New("treat: encrypted data without integrity protection refused")
 
+// ErrNotEncrypted means an application/pkcs7-mime body that holds signed
+// data, not encrypted data (an opaque signed message whose smime-type
+// parameter is missing): nothing to decrypt, nothing wrong.
+var ErrNotEncrypted = errors.New("treat: S/MIME body is signed data, not encrypted")
+
+// oidSignedData is the DER of id-signedData (1.2.840.113549.1.7.2).
+var oidSignedData = []byte{0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}
+
 // MaxEncrypted bounds the encrypted body DecryptSMIME accepts.
 const MaxEncrypted = 256 << 20
 
@@ -134,6 +142,11 @@ func DecryptSMIME(fields []Field, body []byte, keys []SMIMEKey) (d *Decrypted, e
 	der, err := decodeTransfer(fieldValue(fields, "Content-Transfer-Encoding"), body)
 	if err != nil {
 		return nil, err
+	}
+	// ContentInfo ::= SEQUENCE { contentType OID, ... }: the OID follows
+	// the SEQUENCE header (2 to 6 octets, BER indefinite length included).
+	if head := der[:min(len(der), 8+len(oidSignedData))]; bytes.Contains(head, oidSignedData) {
+		return nil, ErrNotEncrypted
 	}
 	var failed error
 	for _, k := range keys {

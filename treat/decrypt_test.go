@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/smallstep/pkcs7"
 
 	"github.com/mailseal/mailseal/crypto/pgpmime"
 	"github.com/mailseal/mailseal/crypto/smime"
@@ -254,6 +255,22 @@ func TestDecryptSMIMEHostile(t *testing.T) {
 			}
 		})
 	}
+	t.Run("signed-data-without-smime-type", func(t *testing.T) {
+		sd, err := pkcs7.NewSignedData([]byte(protectedEntity))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sd.AddSigner(cert, key, pkcs7.SignerInfoConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		der, err := sd.Finish()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecryptSMIME([]Field{{"Content-Type", "application/pkcs7-mime"}}, derBody(der), keys); !errors.Is(err, ErrNotEncrypted) {
+			t.Fatalf("err %v, want ErrNotEncrypted", err)
+		}
+	})
 	t.Run("bad-base64", func(t *testing.T) {
 		if _, err := DecryptSMIME(cbcFields, []byte("!!!not base64!!!"), keys); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("err %v", err)
