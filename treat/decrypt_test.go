@@ -362,6 +362,8 @@ func TestNeutralise(t *testing.T) {
 		{"html", "text/html", "<p>hi</p><img src=\"http://evil/\">\r\n", true, false},
 		{"svg", "image/svg+xml", "<svg onload=alert(1)/>\r\n", true, false},
 		{"bad-type-html", "text/html; a=1; a=2", "<img src=\"http://evil/\">\r\n", true, false},
+		{"two-boundaries", "multipart/mixed; boundary=x; boundary=y", "--x\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\">\r\n--x--\r\n", true, true},
+		{"two-content-types", "multipart/mixed; boundary=x", "--x\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\">\r\n--x--\r\n", true, true},
 		{"no-boundary", "multipart/mixed", "--x\r\n\r\nhi\r\n--x--\r\n", true, true},
 		{"no-delimiter", "multipart/mixed; boundary=x", "<img src=\"http://evil/\">\r\n", true, true},
 		{"nested-rfc822", "multipart/mixed; boundary=x", "--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: fwd\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\">\r\n--x--\r\n", true, false},

@@ -95,10 +95,25 @@ func neutralise(fields []Field, body []byte, def string, depth int, parts *int) 
 	if *parts++; *parts > maxNeutraliseParts {
 		return nil, nil, false, errHostile
 	}
+	n := 0
+	for _, f := range fields {
+		if strings.EqualFold(strings.TrimSpace(f.Name), "Content-Type") {
+			n++
+		}
+	}
+	if n > 1 {
+		// Readers differ on which one counts: we cannot know what they show.
+		return nil, nil, false, errHostile
+	}
 	mt, params, ok := mediaTypeOr(fieldValue(fields, "Content-Type"), def)
 	switch {
 	case activeType(mt):
 		return htmlAsText(fields, body, params)
+	case !ok && (strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/")):
+		// A container whose type does not parse (say, two boundary
+		// parameters): a reader may still open it, and we cannot know
+		// which parts it would see.
+		return nil, nil, false, errHostile
 	case !ok:
 		// An unreadable type that names no markup: readers show it as
 		// text/plain or an attachment.
