@@ -51,6 +51,7 @@ type Processor struct {
 	signers  sync.Map                       // email → *smime.Signer for its current certificate
 	keys     atomic.Pointer[keySources]     // SetKeys: partner directory, senders' OpenPGP keys
 	pgpKeys  pgpKeyCache                    // fingerprint → *pgpmime.PrivateKey
+	decKeys  atomic.Pointer[decryptionKeys] // SetDecryptionKeys: internal users' own keys
 	log      *slog.Logger
 }
 
@@ -230,6 +231,13 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	res.AddHeaders = append(res.AddHeaders, in.adds...)
 	res.Body = in.body
 	res.Action, res.Detail = summarise(groups, copies), plan.Reason
+	if plan.Direction == policy.Inbound && len(groups) == 1 && res.Body == nil {
+		// Inbound mail encrypted as a whole to internal users is delivered
+		// decrypted (milter/decrypt.go has the rules).
+		if r, err := p.applyDecryption(ctx, tx, kept, &res); err != nil {
+			return p.fail(tx, res, r, err)
+		}
+	}
 	p.logDecision(tx, res)
 	return res
 }

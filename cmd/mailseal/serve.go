@@ -120,6 +120,7 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 	defer copies.Close()
 	proc.SetLedger(copies)
 	proc.SetKeys(mgr.Directory(), mgr)
+	proc.SetDecryptionKeys(mgr)
 	srv := milter.NewServer(proc, milter.Options{
 		ReadTimeout:    cfg.Milter.ReadTimeout,
 		WriteTimeout:   cfg.Milter.WriteTimeout,
