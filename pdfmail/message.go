@@ -30,7 +30,15 @@ type parsed struct {
 	// Damaged is set when part of the MIME structure could not be read; what was read
 	// is still shown and the original message is embedded whole.
 	Damaged bool
+	// TextLeftOut counts decoded text bytes not read into Body (see textBudget).
+	TextLeftOut int64
 }
+
+// textBudget is how many decoded bytes of text parts are read into memory for
+// layout: at least this, or twice Options.MaxTextBytes. Text beyond is never laid out
+// (the page note counts it; message.eml keeps it), so a message that is mostly text
+// costs no more memory than one that is mostly attachments.
+const textBudget = 4 << 20
 
 // attachment is one MIME part embedded as a file. Its bytes are not kept: they are
 // decoded again from the message while the PDF is written (see Document.EncryptTo),
@@ -55,17 +63,13 @@ func BytesSource(msg []byte) Source {
 // panic: a broken header section is shown as text instead).
 var ErrMalformed = errors.New("pdfmail: message cannot be parsed")
 
-// maxDamagedText bounds how much of a message whose header cannot be parsed is read
-// to be shown as text (more is never laid out; message.eml keeps it all).
-const maxDamagedText = 8 << 20
-
 // parseMessage reads msg (see parseFrom).
-func parseMessage(msg []byte) (*parsed, error) { return parseFrom(BytesSource(msg)) }
+func parseMessage(msg []byte) (*parsed, error) { return parseFrom(BytesSource(msg), textBudget) }
 
 // parseFrom reads the message behind recover: go-message is a parser of outside
 // data. Text parts shown as the body are decoded into memory; attachments are only
 // measured, so their bytes never stay in memory.
-func parseFrom(open Source) (p *parsed, err error) {
+func parseFrom(open Source, budget int64) (p *parsed, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("%w: panic in parser: %v", ErrMalformed, r)
@@ -83,11 +87,12 @@ func parseFrom(open Source) (p *parsed, err error) {
 		if r, err = open(); err != nil {
 			return nil, fmt.Errorf("pdfmail: read message: %w", err)
 		}
-		text, err := io.ReadAll(io.LimitReader(r, maxDamagedText))
+		text, err := io.ReadAll(io.LimitReader(r, budget))
 		if err != nil {
 			return nil, fmt.Errorf("pdfmail: read message: %w", err)
 		}
-		return &parsed{Body: toUTF8(text, ""), Damaged: true}, nil
+		rest, _ := io.Copy(io.Discard, r)
+		return &parsed{Body: toUTF8(text, ""), Damaged: true, TextLeftOut: rest}, nil
 	}
 	p = &parsed{
 		From:    headerText(h, "From"),
@@ -96,7 +101,7 @@ func parseFrom(open Source) (p *parsed, err error) {
 		Date:    headerText(h, "Date"),
 		Subject: headerText(h, "Subject"),
 	}
-	w := walker{p: p}
+	w := walker{p: p, textLeft: budget}
 	w.walk(h, br, 0)
 	switch {
 	case len(w.plain) > 0:
@@ -189,6 +194,8 @@ type walker struct {
 	plain []string
 	html  []string
 	n     int // leaf parts seen, for generated names and eachAttachment
+	// textLeft is what remains of the text budget.
+	textLeft int64
 }
 
 func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
@@ -234,10 +241,14 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 	}
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
-		data, err := readAllSlack(transferDecoder(h, body))
+		dec := transferDecoder(h, body)
+		data, err := readAllSlack(io.LimitReader(dec, max(w.textLeft, 0)))
 		if err != nil {
 			w.p.Damaged = true
 		}
+		w.textLeft -= int64(len(data))
+		rest, _ := io.Copy(io.Discard, dec)
+		w.p.TextLeftOut += rest
 		text := toUTF8(data, params["charset"])
 		if mediaType == "text/plain" {
 			w.plain = append(w.plain, text)

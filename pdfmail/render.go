@@ -19,15 +19,21 @@ const maxHeaderBytes = 8 << 10
 
 // cutText returns s cut to at most max bytes (at a rune boundary) with a note on how
 // much more is in the embedded original.
-func cutText(s string, max int, lb labels) string {
+func cutText(s string, max int, lb labels) string { return cutTextMore(s, max, 0, lb) }
+
+// cutTextMore is cutText for text of which more bytes were never read.
+func cutTextMore(s string, max int, more int64, lb labels) string {
 	if len(s) <= max {
+		if more > 0 {
+			return s + "\n\n" + fmt.Sprintf(lb.Truncated, more)
+		}
 		return s
 	}
 	end := max
 	for end > 0 && s[end]&0xC0 == 0x80 {
 		end-- // not inside a UTF-8 sequence
 	}
-	return s[:end] + "\n\n" + fmt.Sprintf(lb.Truncated, len(s)-end)
+	return s[:end] + "\n\n" + fmt.Sprintf(lb.Truncated, int64(len(s)-end)+more)
 }
 
 // ErrTooLarge is returned when the message is larger than Options.MaxSize.
@@ -92,7 +98,7 @@ func RenderFrom(open Source, size int64, opts Options) (doc *Document, err error
 	if opts.MaxTextBytes <= 0 {
 		opts.MaxTextBytes = DefaultMaxTextBytes
 	}
-	m, err := parseFrom(open)
+	m, err := parseFrom(open, max(textBudget, 2*int64(opts.MaxTextBytes)))
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +166,7 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 	body := strings.ReplaceAll(m.Body, "\r\n", "\n")
 	body = strings.ReplaceAll(body, "\r", "\n")
 	body = strings.TrimRight(body, "\n ")
-	body = cutText(body, opts.MaxTextBytes, lb)
+	body = cutTextMore(body, opts.MaxTextBytes, m.TextLeftOut, lb)
 	if m.FromHTML {
 		if err := p.text(margin, textW, lb.HTMLNote+"\n"); err != nil {
 			return err
