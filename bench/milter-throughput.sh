@@ -429,7 +429,11 @@ for round in $(seq "$ROUNDS"); do
 			wait_port "$mport" 30 || { cat "$WORK/mailseal.log"; die "mailseal did not listen on $mport"; }
 			run_case mailseal "inet:127.0.0.1:$mport"
 			hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$mpid/status" 2>/dev/null || echo "?")
-			log "mailseal: peak RSS (VmHWM) ${hwm} kB = $(awk -v h="$hwm" -v m="$MSGSIZE" 'BEGIN { printf "%.2f", h * 1024 / m }') x the message ($MSGSIZE bytes as sent)"
+			if [ "$MSGSIZE" -ge 1048576 ]; then
+				log "mailseal: peak RSS (VmHWM) ${hwm} kB = $(awk -v h="$hwm" -v m="$MSGSIZE" 'BEGIN { printf "%.2f", h * 1024 / m }') x the message ($MSGSIZE bytes as sent)"
+			else
+				log "mailseal: peak RSS (VmHWM) ${hwm} kB"
+			fi
 			ALLHWM+="$hwm "
 			if [ "$WARMUP" -gt 0 ]; then
 				signed=no
@@ -478,6 +482,9 @@ if [ -n "${ALLRATE[noop]:-}" ] && [ -n "${ALLRATE[none]:-}" ]; then
 fi
 if [ -n "$ALLHWM" ]; then
 	printf 'bench:   mailseal peak RSS (VmHWM) per round: %s kB\n' "${ALLHWM% }"
+fi
+# The memory goal is stated for large mail: the ratio says nothing for 10 KB.
+if [ -n "$ALLHWM" ] && [ "$MSGSIZE" -ge 1048576 ]; then
 	printf 'bench:   peak RSS / message (%s bytes as sent): median %s  (per round: %s)\n' "$MSGSIZE" \
 		"$(med "$(for h in $ALLHWM; do awk -v h="$h" -v m="$MSGSIZE" 'BEGIN { printf "%.2f\n", h * 1024 / m }'; done | tr '\n' ' ')")" \
 		"$(for h in $ALLHWM; do awk -v h="$h" -v m="$MSGSIZE" 'BEGIN { printf "%.2f ", h * 1024 / m }'; done)"
