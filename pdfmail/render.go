@@ -19,15 +19,21 @@ const maxHeaderBytes = 8 << 10
 
 // cutText returns s cut to at most max bytes (at a rune boundary) with a note on how
 // much more is in the embedded original.
-func cutText(s string, max int, lb labels) string {
+func cutText(s string, max int, lb labels) string { return cutTextMore(s, max, 0, lb) }
+
+// cutTextMore is cutText for text of which more bytes were never read.
+func cutTextMore(s string, max int, more int64, lb labels) string {
 	if len(s) <= max {
+		if more > 0 {
+			return s + "\n\n" + fmt.Sprintf(lb.Truncated, more)
+		}
 		return s
 	}
 	end := max
 	for end > 0 && s[end]&0xC0 == 0x80 {
 		end-- // not inside a UTF-8 sequence
 	}
-	return s[:end] + "\n\n" + fmt.Sprintf(lb.Truncated, len(s)-end)
+	return s[:end] + "\n\n" + fmt.Sprintf(lb.Truncated, int64(len(s)-end)+more)
 }
 
 // ErrTooLarge is returned when the message is larger than Options.MaxSize.
@@ -53,8 +59,8 @@ type Options struct {
 // use: encrypt it from one goroutine at a time.
 type Document struct {
 	pdf         []byte
-	original    []byte
-	eml         []byte // original, deflated (by Encrypt)
+	source      Source // the message, read again while the PDF is written
+	size        int64  // the message's size
 	attachments []attachment
 	modTime     time.Time
 	// Pages is the number of pages laid out.
@@ -68,15 +74,23 @@ type Document struct {
 
 // Render parses msg (a whole RFC 5322 message, CRLF or LF line ends) and lays it out
 // as a PDF. The message is not copied: msg must stay unchanged until Encrypt returns.
-func Render(msg []byte, opts Options) (doc *Document, err error) {
+func Render(msg []byte, opts Options) (*Document, error) {
+	return RenderFrom(BytesSource(msg), int64(len(msg)), opts)
+}
+
+// RenderFrom is Render for a message read from open, size bytes long (a large
+// message need not be in memory: a file's reader does). Render reads it once;
+// Encrypt and EncryptTo read it twice more (the attachments and message.eml), and
+// it must not change in between.
+func RenderFrom(open Source, size int64, opts Options) (doc *Document, err error) {
 	// gopdf and the parsers see outside data: a panic becomes an error.
 	defer func() {
 		if r := recover(); r != nil {
 			doc, err = nil, fmt.Errorf("pdfmail: render: panic: %v", r)
 		}
 	}()
-	if opts.MaxSize > 0 && len(msg) > opts.MaxSize {
-		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrTooLarge, len(msg), opts.MaxSize)
+	if opts.MaxSize > 0 && size > int64(opts.MaxSize) {
+		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrTooLarge, size, opts.MaxSize)
 	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
@@ -84,7 +98,7 @@ func Render(msg []byte, opts Options) (doc *Document, err error) {
 	if opts.MaxTextBytes <= 0 {
 		opts.MaxTextBytes = DefaultMaxTextBytes
 	}
-	m, err := parseMessage(msg)
+	m, err := parseFrom(open, max(textBudget, 2*int64(opts.MaxTextBytes)))
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +116,8 @@ func Render(msg []byte, opts Options) (doc *Document, err error) {
 		return nil, err
 	}
 	doc = &Document{
-		original: msg,
+		source:   open,
+		size:     size,
 		modTime:  opts.Now,
 		Pages:    p.n,
 		Replaced: p.replaced,
@@ -151,7 +166,7 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 	body := strings.ReplaceAll(m.Body, "\r\n", "\n")
 	body = strings.ReplaceAll(body, "\r", "\n")
 	body = strings.TrimRight(body, "\n ")
-	body = cutText(body, opts.MaxTextBytes, lb)
+	body = cutTextMore(body, opts.MaxTextBytes, m.TextLeftOut, lb)
 	if m.FromHTML {
 		if err := p.text(margin, textW, lb.HTMLNote+"\n"); err != nil {
 			return err
@@ -180,7 +195,7 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 		}
 	}
 	for _, a := range m.Attachments {
-		line := fmt.Sprintf("• %s (%s, %s)", a.Name, a.Type, humanize.IBytes(uint64(len(a.Data))))
+		line := fmt.Sprintf("• %s (%s, %s)", a.Name, a.Type, humanize.IBytes(uint64(a.Size)))
 		if err := p.text(margin, textW, line); err != nil {
 			return err
 		}

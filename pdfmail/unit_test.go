@@ -267,3 +267,26 @@ func TestConcurrentBuilds(t *testing.T) {
 		}
 	}
 }
+
+// TestTextBudget: text parts are read into memory only up to the budget; the rest
+// is counted for the page note, and attachments are unaffected.
+func TestTextBudget(t *testing.T) {
+	msg := multipart(t, strings.Repeat("abcdefghij", 100)+"\n", []part{{name: "a.bin", ctype: "application/octet-stream", data: []byte(strings.Repeat("x", 500))}})
+	p, err := parseFrom(BytesSource(msg), 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Body) != 300 || p.TextLeftOut < 700 || p.TextLeftOut > 702 {
+		t.Errorf("body %d bytes, %d left out; want 300 and the rest of 1000 (+ line end)", len(p.Body), p.TextLeftOut)
+	}
+	if len(p.Attachments) != 1 || p.Attachments[0].Size != 500 {
+		t.Errorf("attachments %+v", p.Attachments)
+	}
+	lb := labelsFor("en")
+	if got := cutTextMore("short", 100, 42, lb); !strings.Contains(got, fmt.Sprintf(lb.Truncated, 42)) {
+		t.Errorf("note for text never read: %q", got)
+	}
+	if got := cutTextMore(strings.Repeat("y", 200), 100, 42, lb); !strings.Contains(got, fmt.Sprintf(lb.Truncated, 142)) {
+		t.Errorf("note for text cut and never read: %q", got)
+	}
+}
