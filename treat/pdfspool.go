@@ -106,21 +106,21 @@ func (s *contentSpool) close() {
 	}
 }
 
-// base64Lines encodes what is written to it as base64 in lines of 76
+// base64LineWriter encodes what is written to it as base64 in lines of 76
 // characters ending in CRLF (RFC 2045); Close writes the rest.
-type base64Lines struct {
+type base64LineWriter struct {
 	enc io.WriteCloser
 	lw  *lineBreaker
 }
 
-func newBase64Lines(w io.Writer) *base64Lines {
+func newBase64LineWriter(w io.Writer) *base64LineWriter {
 	lw := &lineBreaker{w: w}
-	return &base64Lines{enc: base64.NewEncoder(base64.StdEncoding, lw), lw: lw}
+	return &base64LineWriter{enc: base64.NewEncoder(base64.StdEncoding, lw), lw: lw}
 }
 
-func (b *base64Lines) Write(p []byte) (int, error) { return b.enc.Write(p) }
+func (b *base64LineWriter) Write(p []byte) (int, error) { return b.enc.Write(p) }
 
-func (b *base64Lines) Close() error {
+func (b *base64LineWriter) Close() error {
 	if err := b.enc.Close(); err != nil {
 		return err
 	}
