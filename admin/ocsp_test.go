@@ -203,7 +203,7 @@ func TestCRLAfterRevokeWithOpenSSL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("openssl crl: %v\n%s", err, out)
 	}
-	mustContain(t, "openssl crl", out, "Serial Number: "+strings.ToUpper(alice.SerialNumber.Text(16)), "Key Compromise")
+	mustContain(t, "openssl crl", out, "Serial Number: "+opensslHex(alice), "Key Compromise")
 	crlPEM := filepath.Join(s.dir, "crl.pem")
 	if out, err := openssl(t, "crl", "-inform", "DER", "-in", crl, "-out", crlPEM); err != nil {
 		t.Fatalf("%v\n%s", err, out)
@@ -216,4 +216,13 @@ func TestCRLAfterRevokeWithOpenSSL(t *testing.T) {
 	if err != nil || !strings.Contains(out, "OK") {
 		t.Errorf("openssl verify of the good certificate: %v\n%s", err, out)
 	}
+}
+
+// opensslHex is a serial as openssl prints it: whole octets, upper case.
+func opensslHex(c *x509.Certificate) string {
+	s := strings.ToUpper(c.SerialNumber.Text(16))
+	if len(s)%2 == 1 {
+		s = "0" + s
+	}
+	return s
 }
