@@ -226,3 +226,41 @@ func opensslHex(c *x509.Certificate) string {
 	}
 	return s
 }
+
+// A GET path is base64, which may hold "//" and "+": it reaches the
+// responder as is (no redirect by the mux's path cleaning).
+func TestOCSPGetPathIsNotCleaned(t *testing.T) {
+	var got []byte
+	h := Handler(fakeOCSPCA{func(req []byte) { got = req }}, NewMetrics(), func(context.Context) error { return nil }, slog.New(slog.DiscardHandler))
+	for _, tc := range []struct{ path, want string }{
+		{"/ocsp/MAo//+w==", "\x30\x0a\x3f\xff\xec"},
+		{"/ocsp/MAo%2F%2F%2Bw%3D%3D", "\x30\x0a\x3f\xff\xec"},
+		{"/ocsp/MAo__-w", "\x30\x0a\x3f\xff\xec"},
+	} {
+		got = nil
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		if rec.Code != 200 || string(got) != tc.want || rec.Header().Get("Content-Type") != "application/ocsp-response" {
+			t.Errorf("%s: %d, request %x", tc.path, rec.Code, got)
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("PUT", "/ocsp", strings.NewReader("x")))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/ocsp", strings.NewReader(strings.Repeat("x", maxOCSPRequest+1))))
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized POST: %d", rec.Code)
+	}
+}
+
+type fakeOCSPCA struct{ saw func([]byte) }
+
+func (fakeOCSPCA) CACertificate() *x509.Certificate    { return &x509.Certificate{} }
+func (fakeOCSPCA) CRL(context.Context) ([]byte, error) { return nil, nil }
+func (f fakeOCSPCA) OCSPResponse(_ context.Context, req []byte) ([]byte, error) {
+	f.saw(req)
+	return ocsp.MalformedRequestErrorResponse, nil
+}
