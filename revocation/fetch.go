@@ -64,7 +64,7 @@ func (c *Checker) fetch(ctx context.Context, raw string, contentType string, bod
 		return nil, fmt.Errorf("HTTP status %s", resp.Status)
 	}
 	if resp.ContentLength > limit {
-		return nil, fmt.Errorf("answer of %d bytes is larger than the limit of %d", resp.ContentLength, limit)
+		return nil, fmt.Errorf("answer larger than the limit of %d bytes (%d bytes announced)", limit, resp.ContentLength)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {

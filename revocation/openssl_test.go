@@ -45,10 +45,11 @@ func opensslSerial(c *x509.Certificate) string {
 
 // opensslOCSP is a real `openssl ocsp` responder on a loopback port.
 type opensslOCSP struct {
-	url  string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	once sync.Once
+	url    string
+	cmd    *exec.Cmd
+	exited <-chan struct{}
+	out    *syncBuffer
+	once   sync.Once
 }
 
 type syncBuffer struct {
@@ -68,14 +69,30 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startOpenSSLOCSP runs `openssl ocsp` in server mode on port, answering
-// from entries, signing with rsigner/rkey (the CA itself or a delegated
-// responder), nextUpdate nmin minutes ahead.
-func startOpenSSLOCSP(t *testing.T, p *testPKI, port int, entries []indexEntry, rsigner *x509.Certificate, rkey crypto.Signer, nmin int, extra ...string) *opensslOCSP {
+// startOpenSSLOCSP runs `openssl ocsp` in server mode on a free port,
+// answering from the entries build returns for the responder's URL (the
+// certificates must name it), signing with rsigner/rkey (the CA itself or
+// a delegated responder), nextUpdate nmin minutes ahead. When another
+// process takes the port first, it tries again on another.
+func startOpenSSLOCSP(t *testing.T, p *testPKI, build func(url string) []indexEntry, rsigner *x509.Certificate, rkey crypto.Signer, nmin int, extra ...string) *opensslOCSP {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl not installed: the OCSP responder under test is `openssl ocsp`")
 	}
+	var last string
+	for range 5 {
+		port := freePort(t)
+		o, ok := tryOpenSSLOCSP(t, p, port, build(fmt.Sprintf("http://127.0.0.1:%d/", port)), rsigner, rkey, nmin, extra...)
+		if ok {
+			return o
+		}
+		last = o.out.String()
+	}
+	t.Fatalf("openssl ocsp did not start: %s", last)
+	return nil
+}
+
+func tryOpenSSLOCSP(t *testing.T, p *testPKI, port int, entries []indexEntry, rsigner *x509.Certificate, rkey crypto.Signer, nmin int, extra ...string) (*opensslOCSP, bool) {
 	dir := t.TempDir()
 	var idx strings.Builder
 	for _, e := range entries {
@@ -106,6 +123,12 @@ func startOpenSSLOCSP(t *testing.T, p *testPKI, port int, entries []indexEntry, 
 	if err := o.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = o.cmd.Wait()
+		close(exited)
+	}()
+	o.exited = exited
 	t.Cleanup(func() {
 		o.stop()
 		if t.Failed() {
@@ -116,18 +139,23 @@ func startOpenSSLOCSP(t *testing.T, p *testPKI, port int, entries []indexEntry, 
 	// that closes without a request makes OpenSSL 3.0's responder hang.
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(o.out.String(), "waiting for OCSP client connections") {
+		select {
+		case <-exited: // e.g. the port was taken meanwhile
+			return o, false
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("openssl ocsp did not start on port %d: %s", port, o.out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return o
+	return o, true
 }
 
 func (o *opensslOCSP) stop() {
 	o.once.Do(func() {
 		_ = o.cmd.Process.Kill()
-		_ = o.cmd.Wait()
+		<-o.exited
 	})
 }
 
@@ -136,14 +164,16 @@ func (o *opensslOCSP) stop() {
 // from the cache without asking the responder (which is gone by then).
 func TestOCSPAgainstOpenSSLResponder(t *testing.T) {
 	p := newTestPKI(t, "Partner CA")
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-	good := p.leaf("good@partner.example", []string{url}, nil, nil)
-	revoked := p.leaf("revoked@partner.example", []string{url}, nil, nil)
-	stranger := p.leaf("stranger@partner.example", []string{url}, nil, nil)
+	var good, revoked, stranger *x509.Certificate
 	revokedAt := time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Second)
 	rcert, rkey := p.responder(true)
-	srv := startOpenSSLOCSP(t, p, port, []indexEntry{{cert: good}, {cert: revoked, revokedAt: revokedAt, reason: "keyCompromise"}}, rcert, rkey, 60)
+	srv := startOpenSSLOCSP(t, p, func(url string) []indexEntry {
+		good = p.leaf("good@partner.example", []string{url}, nil, nil)
+		revoked = p.leaf("revoked@partner.example", []string{url}, nil, nil)
+		stranger = p.leaf("stranger@partner.example", []string{url}, nil, nil)
+		return []indexEntry{{cert: good}, {cert: revoked, revokedAt: revokedAt, reason: "keyCompromise"}}
+	}, rcert, rkey, 60)
+	url := srv.url
 
 	c := NewChecker(Options{Timeout: 20 * time.Second})
 	ctx := context.Background()
@@ -202,10 +232,11 @@ func TestOCSPResponderAuthorisation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			port := freePort(t)
-			url := fmt.Sprintf("http://127.0.0.1:%d/", port)
-			leaf := p.leaf("a@partner.example", []string{url}, nil, nil)
-			startOpenSSLOCSP(t, p, port, []indexEntry{{cert: leaf}}, tc.signer, tc.key, 60, tc.extra...)
+			var leaf *x509.Certificate
+			startOpenSSLOCSP(t, p, func(url string) []indexEntry {
+				leaf = p.leaf("a@partner.example", []string{url}, nil, nil)
+				return []indexEntry{{cert: leaf}}
+			}, tc.signer, tc.key, 60, tc.extra...)
 			st := NewChecker(Options{Timeout: 20 * time.Second}).Check(context.Background(), leaf, p.ca)
 			if st.State != tc.state || !strings.Contains(st.Problem, tc.problem) {
 				t.Errorf("got %+v, want %s with problem %q", st, tc.state, tc.problem)
@@ -217,13 +248,15 @@ func TestOCSPResponderAuthorisation(t *testing.T) {
 // An answer past its nextUpdate is stale and not used; the CRL is asked next.
 func TestOCSPStaleAnswerFallsBackToCRL(t *testing.T) {
 	p := newTestPKI(t, "Partner CA")
-	port := freePort(t)
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
 	crlSrv := serveBytes(t, nil)
-	leaf := p.leaf("a@partner.example", []string{url}, []string{crlSrv.URL}, nil)
-	leaf2 := p.leaf("b@partner.example", []string{url}, nil, nil)
+	var leaf, leaf2 *x509.Certificate
 	rcert, rkey := p.responder(true)
-	startOpenSSLOCSP(t, p, port, []indexEntry{{cert: leaf}, {cert: leaf2}}, rcert, rkey, 1)
+	srv := startOpenSSLOCSP(t, p, func(url string) []indexEntry {
+		leaf = p.leaf("a@partner.example", []string{url}, []string{crlSrv.URL}, nil)
+		leaf2 = p.leaf("b@partner.example", []string{url}, nil, nil)
+		return []indexEntry{{cert: leaf}, {cert: leaf2}}
+	}, rcert, rkey, 1)
+	url := srv.url
 	later := time.Now().Add(30 * time.Minute)
 	crlSrv.set(p.crl(nil, later.Add(-time.Minute), later.Add(time.Hour), nil))
 	c := NewChecker(Options{Timeout: 20 * time.Second, Now: func() time.Time { return later }})
