@@ -18,16 +18,24 @@ import (
 // certificates it issued, with the CA key itself (RFC 6960 4.2.2.2: the CA
 // that issued the certificate is always an authorised responder).
 type OCSPSigner interface {
-	CreateOCSPResponse(ctx context.Context, tmpl ocsp.Response) ([]byte, error)
+	// CreateOCSPResponse signs tmpl; nonce, when not nil, is the request's
+	// nonce extension to echo.
+	CreateOCSPResponse(ctx context.Context, tmpl ocsp.Response, nonce *pkix.Extension) ([]byte, error)
 }
 
 // CreateOCSPResponse signs tmpl with the CA key. The response names the CA
 // as responder and carries no certificates: the client has the CA already.
-func (c *BuiltinCA) CreateOCSPResponse(_ context.Context, tmpl ocsp.Response) ([]byte, error) {
+func (c *BuiltinCA) CreateOCSPResponse(_ context.Context, tmpl ocsp.Response, nonce *pkix.Extension) ([]byte, error) {
 	tmpl.Certificate = nil
 	der, err := ocsp.CreateResponse(c.cert, c.cert, tmpl, c.key)
 	if err != nil {
 		return nil, fmt.Errorf("certs: built-in CA: sign OCSP response: %w", err)
+	}
+	if nonce != nil {
+		// Without the echo the answer is still valid (clients warn at most).
+		if withNonce, err := addNonce(der, *nonce, c.key); err == nil {
+			der = withNonce
+		}
 	}
 	return der, nil
 }
@@ -43,7 +51,7 @@ var ErrNoOCSP = errors.New("certs: the issuer does not answer OCSP requests")
 // by any process sharing the store is answered at once. A request about
 // another CA's certificates gets "unauthorized", a malformed one
 // "malformedRequest" (RFC 6960 2.3). Only the first certificate of a
-// request is answered and a nonce is not echoed (RFC 5019 profile).
+// request is answered; a nonce in the request is echoed.
 //
 // The returned bytes are always a DER OCSP response to send; err (for
 // logging) is set when it is an error response because of a fault on our
@@ -85,7 +93,7 @@ func (m *Manager) OCSPResponse(ctx context.Context, reqDER []byte) ([]byte, erro
 			tmpl.Status = ocsp.Good
 		}
 	}
-	der, err := signer.CreateOCSPResponse(ctx, tmpl)
+	der, err := signer.CreateOCSPResponse(ctx, tmpl, requestNonce(reqDER))
 	if err != nil {
 		return ocsp.InternalErrorErrorResponse, err
 	}

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"math/big"
 	"os"
@@ -95,6 +96,46 @@ func TestOCSPResponder(t *testing.T) {
 	for _, garbage := range [][]byte{nil, []byte("GET / HTTP/1.0"), req[:len(req)-3]} {
 		if resp, err := m.OCSPResponse(ctx, garbage); err != nil || !bytes.Equal(resp, ocsp.MalformedRequestErrorResponse) {
 			t.Errorf("garbage %q: %x, %v", garbage, resp, err)
+		}
+	}
+}
+
+// A request's nonce comes back in the signed response.
+func TestOCSPNonceEchoed(t *testing.T) {
+	clock := newFakeClock()
+	m := openTest(t, testOptions(t, clock))
+	id, _, err := m.SigningIdentity(context.Background(), "alice@corp.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := ocsp.CreateRequest(id.Cert, m.CACertificate(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req nonceRequest
+	if _, err := asn1.Unmarshal(plain, &req); err != nil {
+		t.Fatal(err)
+	}
+	nonce, _ := asn1.Marshal([]byte("0123456789abcdef"))
+	req.TBSRequest.Extensions = []pkix.Extension{{Id: idPKIXOCSPNonce, Value: nonce}}
+	withNonce, err := asn1.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		req   []byte
+		nonce bool
+	}{{plain, false}, {withNonce, true}} {
+		der, err := m.OCSPResponse(context.Background(), tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := ocsp.ParseResponseForCert(der, id.Cert, m.CACertificate())
+		if err != nil || resp.Status != ocsp.Good {
+			t.Fatalf("nonce %v: %v", tc.nonce, err)
+		}
+		if got := bytes.Contains(resp.TBSResponseData, nonce); got != tc.nonce {
+			t.Errorf("nonce in the signed response: %v, want %v", got, tc.nonce)
 		}
 	}
 }
