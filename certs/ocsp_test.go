@@ -194,6 +194,16 @@ func FuzzOCSPRequest(f *testing.F) {
 		}
 		f.Add(req)
 	}
+	if plain, err := ocsp.CreateRequest(id.Cert, m.CACertificate(), nil); err == nil {
+		var req nonceRequest
+		if _, err := asn1.Unmarshal(plain, &req); err == nil {
+			nonce, _ := asn1.Marshal([]byte("0123456789abcdef"))
+			req.TBSRequest.Extensions = []pkix.Extension{{Id: idPKIXOCSPNonce, Value: nonce}}
+			if der, err := asn1.Marshal(req); err == nil {
+				f.Add(der)
+			}
+		}
+	}
 	f.Add([]byte{0x30, 0x80, 0x30, 0x80, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, req []byte) {
 		resp, _ := m.OCSPResponse(context.Background(), req)
