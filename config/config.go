@@ -24,6 +24,7 @@ type Config struct {
 	MasterKey       string       `mapstructure:"master_key"`
 	Store           StoreConfig  `mapstructure:"store"`
 	CA              CAConfig     `mapstructure:"ca"`
+	Trust           TrustConfig  `mapstructure:"trust"`
 	Auth            AuthConfig   `mapstructure:"auth"`
 	Reinject        string       `mapstructure:"reinject"`
 	SocketmapListen string       `mapstructure:"socketmap_listen"`
@@ -52,7 +53,14 @@ type CAConfig struct {
 	RenewBefore   time.Duration `mapstructure:"renew_before"`
 	RenewInterval time.Duration `mapstructure:"renew_interval"`
 	CRLURL        string        `mapstructure:"crl_url"`
+	OCSPURL       string        `mapstructure:"ocsp_url"`
 	Subject       string        `mapstructure:"subject"`
+}
+
+// TrustConfig is how partners' certificates are checked (trust.*).
+type TrustConfig struct {
+	RevocationTimeout  time.Duration `mapstructure:"revocation_timeout"`
+	RevocationCacheMax int           `mapstructure:"revocation_cache_max"`
 }
 
 // AuthConfig says which senders SMTP AUTH logins may use.
