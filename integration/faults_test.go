@@ -326,3 +326,132 @@ func TestFaultReinjectListenerDown(t *testing.T) {
 	}
 	front.WaitQueueEmpty(t, 30*time.Second)
 }
+
+// mountTmpfs mounts a tmpfs of the given size on dir (made if missing) for
+// the test; it skips when mounting is impossible here (not root, no
+// CAP_SYS_ADMIN in a container).
+func mountTmpfs(t *testing.T, dir, size string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs for a full state disk here (needs root with CAP_SYS_ADMIN): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+}
+
+// fill writes a file in dir until the file system is full.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !strings.Contains(err.Error(), "no space left") {
+				t.Fatalf("filling %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	// Fill the last partial block too.
+	for {
+		if _, err := f.Write(buf[:512]); err != nil {
+			break
+		}
+	}
+	return p
+}
+
+// TestFaultFullStateDisk: the state directory is a small tmpfs, filled to
+// the last byte while mail flows. New internal senders need a certificate
+// (a write to the store) and cannot get one: their mail is tempfailed and
+// waits in the relaying Postfix; /healthz answers 503. Nothing leaves
+// unsigned. Once space is freed, /healthz is 200 again and every message
+// arrives exactly once, signed by its own sender.
+func TestFaultFullStateDisk(t *testing.T) {
+	const senders, perSender = 8, 3
+	d := newDaemon(t)
+	mountTmpfs(t, d.StateDir, "40m")
+	d.Start()
+	back := postfixtest.Start(t, d.PostfixOptions())
+	front := relayFront(t, back)
+	rcpts := []string{"bob@partner.example"}
+
+	// Warm up: one sender with a certificate from before the disk filled.
+	id, msg := faultMail("alice@corp.example", "bob@partner.example", "full-disk", 0)
+	if err := front.Send(t, postfixtest.Mail{From: "alice@corp.example", To: rcpts, Data: msg}); err != nil {
+		t.Fatal(err)
+	}
+	back.WaitDelivered(t, rcpts[0], 1, deliveryTimeout)
+	ids := []string{id}
+	signer := map[string]string{id: "alice@corp.example"}
+
+	filler := fill(t, d.StateDir)
+	if code, body := healthz(t, d); code != 503 || !strings.Contains(body, "full") {
+		t.Errorf("healthz with a full state disk: %d %s; want 503 naming the full disk", code, body)
+	}
+	// alice has her certificate: her mail needs no write and may still
+	// leave, signed. The new senders need one and must wait.
+	for i := range 2 {
+		id, msg := faultMail("alice@corp.example", "bob@partner.example", "full-disk-alice", i)
+		ids = append(ids, id)
+		signer[id] = "alice@corp.example"
+		if err := front.Send(t, postfixtest.Mail{From: "alice@corp.example", To: rcpts, Data: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for s := range senders {
+		from := fmt.Sprintf("user%02d@corp.example", s)
+		for i := range perSender {
+			id, msg := faultMail(from, "bob@partner.example", "full-disk", s*perSender+i+1)
+			ids = append(ids, id)
+			signer[id] = from
+			if err := front.Send(t, postfixtest.Mail{From: from, To: rcpts, Data: msg}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	front.WaitLog(t, "status=deferred", 60*time.Second)
+	time.Sleep(5 * time.Second) // several retries against the full disk
+	deferred := len(front.QueueIDs(t))
+	t.Logf("while full: %d of %d messages deferred in front, %d delivered", deferred, len(ids)-1, len(back.DeliveredFiles(rcpts[0]))-1)
+	if deferred < senders*perSender {
+		t.Errorf("%d messages deferred while the state disk was full; every new sender's (%d) must wait", deferred, senders*perSender)
+	}
+	mustContain(t, back.Log(), "milter-reject: END-OF-MESSAGE from unknown[127.0.0.2]: 4.7.1")
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := healthz(t, d)
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz after freeing space: %d %s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	front.Flush(t)
+	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
+	want := map[string]string{}
+	for id, files := range a[rcpts[0]] {
+		for _, f := range files {
+			want[f] = signer[id]
+		}
+	}
+	verifyAll(t, d.CAFile(), want)
+	front.WaitQueueEmpty(t, 30*time.Second)
+}
