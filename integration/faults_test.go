@@ -382,6 +382,12 @@ func TestFaultFullStateDisk(t *testing.T) {
 	const senders, perSender = 8, 3
 	d := newDaemon(t)
 	mountTmpfs(t, d.StateDir, "40m")
+	d.WriteConfig(d.BaseConfig() + `policy:
+  rules:
+    - name: no-sign
+      recipients: ["*@plain.example"]
+      sign: never
+`)
 	d.Start()
 	back := postfixtest.Start(t, d.PostfixOptions())
 	front := relayFront(t, back)
@@ -407,6 +413,20 @@ func TestFaultFullStateDisk(t *testing.T) {
 		ids = append(ids, id)
 		signer[id] = "alice@corp.example"
 		if err := front.Send(t, postfixtest.Mail{From: "alice@corp.example", To: rcpts, Data: msg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A split: dan's copy is re-injected and the copy ledger (copies.db,
+	// on the full disk too) cannot record it. The copy is with Postfix
+	// already, so mailseal accepts rather than make the retry send it
+	// twice: each recipient once.
+	var splitIDs []string
+	for i := range 2 {
+		id, msg := faultMail("alice@corp.example", "bob@partner.example", "full-disk-split", i)
+		ids = append(ids, id)
+		splitIDs = append(splitIDs, id)
+		signer[id] = "alice@corp.example"
+		if err := front.Send(t, postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@partner.example", "dan@plain.example"}, Data: msg}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -453,6 +473,8 @@ func TestFaultFullStateDisk(t *testing.T) {
 		}
 	}
 	verifyAll(t, d.CAFile(), want)
+	waitAccounted(t, back, splitIDs, []string{"dan@plain.example"}, deliveryTimeout)
+	t.Logf("copy ledger write failed on the full disk: %v", strings.Contains(d.Log(), "copy handed over but not recorded"))
 	front.WaitQueueEmpty(t, 30*time.Second)
 }
 
