@@ -19,6 +19,10 @@
 // and mailer arguments "TCP $h PORT"). Relaying is open to loopback
 // clients (FEATURE(promiscuous_relay): a test instance only).
 //
+// Sendmail stops listening while the load average is above RefuseLA
+// (default 12) and only queues above QueueLA: a busy CI machine passes that,
+// so the instance sets both to 1000.
+//
 // Sendmail sleeps 60 s at every start when the host name has no dot. Each
 // command therefore runs in its own UTS namespace with the host name
 // Options.Hostname; that needs root (CAP_SYS_ADMIN), which CI has.
@@ -124,6 +128,10 @@ define({{ALIAS_FILE}}, {{}})dnl
 define({{confHOSTS_FILE}}, {{%[2]s/hosts}})dnl
 define({{confSERVICE_SWITCH_FILE}}, {{%[2]s/service.switch}})dnl
 define({{confDONT_PROBE_INTERFACES}}, {{True}})dnl
+define({{confREFUSE_LA}}, {{1000}})dnl
+define({{confQUEUE_LA}}, {{1000}})dnl
+define({{confDELAY_LA}}, {{0}})dnl
+define({{confMAX_DAEMON_CHILDREN}}, {{0}})dnl
 define({{confTO_CONNECT}}, {{10s}})dnl
 define({{confTO_ICONNECT}}, {{10s}})dnl
 define({{confMIN_QUEUE_AGE}}, {{0}})dnl
