@@ -200,3 +200,45 @@ func messageIDOf(raw []byte) string {
 	}
 	return ""
 }
+
+// TestSendmailEncryptsAndRefusesPerRecipient: the rest of the per-recipient
+// machinery behind Sendmail. bob's rule says encrypt: required with
+// fallback: reject and he has no key: Sendmail refuses him alone at RCPT
+// (550 5.7.1) and keeps the others. erin has an imported certificate: her
+// copy is S/MIME encrypted, signed inside, and openssl decrypts it; carol's
+// copy is signed. Different treatments, so erin's or carol's copy goes
+// through the no-milter listener: each gets exactly one.
+func TestSendmailEncryptsAndRefusesPerRecipient(t *testing.T) {
+	d := newDaemon(t)
+	d.WriteConfig(d.BaseConfig() + partnerRules)
+	d.Start()
+	erin := newSMIMEPartner(t, "erin@smime.example", "rsa")
+	if out, err := d.CLI("certs", "import", erin.certFile); err != nil {
+		t.Fatalf("certs import: %v\n%s", err, out)
+	}
+	sm, sink := startSendmail(t, d, true)
+	to := []string{"bob@partner.example", "erin@smime.example", "carol@other.example"}
+	msg := mailTo("alice@corp.example", to, "Offer")
+	refused, err := sendmailtest.Submit(sm.SMTPAddr, trustedIP, "alice@corp.example", to, msg)
+	if err != nil {
+		t.Fatalf("submission: %v (refused %v)", err, refused)
+	}
+	var te *textproto.Error
+	if len(refused) != 1 || !asTextproto(refused["bob@partner.example"], &te) || te.Code != 550 || !strings.HasPrefix(te.Msg, "5.7.1") {
+		t.Fatalf("refused %v; want bob alone with 550 5.7.1", refused)
+	}
+	t.Logf("bob refused: %v", te)
+
+	raw := sink.Wait(t, "erin@smime.example", 1, deliveryTimeout)[0]
+	if ct := parseMail(t, raw).Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/pkcs7-mime") {
+		t.Fatalf("erin's copy has Content-Type %q, want application/pkcs7-mime", ct)
+	}
+	content, _ := opensslVerify(t, d.CAFile(), opensslDecrypt(t, erin, raw))
+	mustContain(t, string(content), "Subject: Offer")
+	opensslVerify(t, d.CAFile(), sink.Wait(t, "carol@other.example", 1, deliveryTimeout)[0])
+	sm.WaitQueueEmpty(t, 30*time.Second)
+	time.Sleep(time.Second)
+	if n := sink.Recipients(); len(n) != 2 || n["erin@smime.example"] != 1 || n["carol@other.example"] != 1 {
+		t.Errorf("deliveries %v, want one each for erin and carol, none for bob", n)
+	}
+}
