@@ -29,8 +29,10 @@ if [ ${#need[@]} -gt 0 ]; then
 		exit 1
 	fi
 	log=$(mktemp)
-	DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends "${need[@]}" >"$log" 2>&1 ||
-		{ cat "$log" >&2; echo "40-sendmail.sh: apt-get install ${need[*]} failed" >&2; exit 1; }
+	install() { DEBIAN_FRONTEND=noninteractive "${APT[@]}" install -y --no-install-recommends "${need[@]}" >"$log" 2>&1; }
+	# Stale or missing package lists (a fresh container): refresh once.
+	install || { "${APT[@]}" update >/dev/null 2>&1 || true; install; } ||
+		{ cat "$log" >&2; echo "40-sendmail.sh: apt-get install ${need[*]} failed" >&2; rm -f "$log"; exit 1; }
 	rm -f "$log"
 fi
 
@@ -43,13 +45,11 @@ if [ "$(id -u)" -ne 0 ] && ! mkdir -p "$ROOT" 2>/dev/null; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-chmod 755 "$tmp" # apt's _apt user downloads into it
-(cd "$tmp" && apt-get -o DPkg::Lock::Timeout=600 -qq download sendmail-bin sendmail-base sendmail-cf >/dev/null) || {
-	# The package lists may be stale (a fresh container): refresh once.
-	"${APT[@]}" update >/dev/null 2>&1 || true
-	(cd "$tmp" && apt-get -qq download sendmail-bin sendmail-base sendmail-cf >/dev/null) ||
-		{ echo "40-sendmail.sh: apt-get download sendmail-bin sendmail-base sendmail-cf failed" >&2; exit 1; }
-}
+# apt downloads as its _apt user: let it write here (else it warns).
+chown _apt "$tmp" 2>/dev/null || chmod 777 "$tmp"
+download() { (cd "$tmp" && "${APT[@]}" download sendmail-bin sendmail-base sendmail-cf >/dev/null); }
+download || { "${APT[@]}" update >/dev/null 2>&1 || true; download; } ||
+	{ echo "40-sendmail.sh: apt-get download sendmail-bin sendmail-base sendmail-cf failed" >&2; exit 1; }
 mkdir -p "$tmp/root"
 for deb in "$tmp"/*.deb; do
 	dpkg-deb -x "$deb" "$tmp/root"
