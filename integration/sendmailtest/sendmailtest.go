@@ -336,8 +336,13 @@ func (i *Instance) Queue(t testing.TB) []QueueEntry {
 	if err != nil {
 		t.Fatalf("sendmailtest: sendmail -bp: %v\n%s", err, out)
 	}
+	return parseQueue(string(out))
+}
+
+// parseQueue reads the output of sendmail -bp.
+func parseQueue(out string) []QueueEntry {
 	var q []QueueEntry
-	for _, line := range strings.Split(string(out), "\n") {
+	for _, line := range strings.Split(out, "\n") {
 		if m := queueLine.FindStringSubmatch(line); m != nil {
 			q = append(q, QueueEntry{ID: m[1]})
 			continue
