@@ -302,9 +302,9 @@ func TestLoadMixedTreatments(t *testing.T) {
 
 	// Signatures and encryption checked with openssl on a sample: every
 	// k-th copy, so the full run stays minutes, not hours.
-	sample := func(files []string, max int) []string {
+	sample := func(files []string, limit int) []string {
 		slices.Sort(files)
-		step := max1(len(files) / max)
+		step := max(1, len(files)/limit)
 		var out []string
 		for i := 0; i < len(files); i += step {
 			out = append(out, files[i])
@@ -379,5 +379,3 @@ func TestLoadMixedTreatments(t *testing.T) {
 		t.Logf("load: added latency (mailseal − baseline) SMTP transaction p50 %s, p99 %s", added(0.5), added(0.99))
 	}
 }
-
-func max1(n int) int { return max(1, n) }
