@@ -20,8 +20,8 @@
 // clients (FEATURE(promiscuous_relay): a test instance only).
 //
 // Sendmail stops listening while the load average is above RefuseLA
-// (default 12) and only queues above QueueLA: a busy CI machine passes that,
-// so the instance sets both to 1000.
+// (default 12 × CPUs) and only queues above QueueLA (8 × CPUs): a busy CI
+// machine passes that, so the instance sets both to 1000.
 //
 // Sendmail sleeps 60 s at every start when the host name has no dot. Each
 // command therefore runs in its own UTS namespace with the host name
