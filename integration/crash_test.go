@@ -44,7 +44,8 @@ func (d *daemon) Kill() {
 // A kill while mail streams lands there often. A second delivery is excused
 // only when mailseal's log shows exactly that: a hand-over of that copy
 // began and was never recorded. Without the retention fix, copies recorded
-// and then forgotten come twice and fail the test.
+// and then forgotten come twice and fail the test. Every copy bob got must
+// verify with openssl as signed by alice: a crash never lets one out unsigned.
 func TestCrashDeliversEachCopyOnce(t *testing.T) {
 	const n = 200
 	d := newDaemon(t)
@@ -150,6 +151,13 @@ func TestCrashDeliversEachCopyOnce(t *testing.T) {
 			t.Errorf("%s got %d distinct messages, want %d", rcpt, len(got[rcpt]), n)
 		}
 	}
+	// None unprotected: every copy bob got, whichever attempt made it, is
+	// signed by alice and verifies.
+	want := map[string]string{}
+	for _, f := range back.DeliveredFiles("bob@other.example") {
+		want[f] = "alice@corp.example"
+	}
+	verifyAll(t, d.CAFile(), want)
 }
 
 // Running reports whether the daemon process is still alive.
