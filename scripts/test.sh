@@ -128,5 +128,37 @@ if [ "$rc" -ne 0 ]; then
 	echo "${summary:-test.sh: 0 passed, 1 failed}"
 	exit 1
 fi
-echo "test.sh: gofmt, vet, build and tests OK"
+
+# Every parser of outside mail data is fuzzed briefly on each run (beyond the
+# committed corpus, which go test above already replays). A crash fails the
+# run and leaves the failing input under the package's testdata/fuzz.
+step "fuzz (${FUZZTIME:=5s} each)"
+fuzzfail=0
+for target in \
+	./trust:FuzzVerifyMessage \
+	./crypto/smime:FuzzParseSignedData \
+	./crypto/smime:FuzzDecrypt \
+	./crypto/pgpmime:FuzzVerify \
+	./crypto/pgpmime:FuzzDecrypt \
+	./treat:FuzzDecrypt \
+	./treat:FuzzNeutralise \
+	./revocation:FuzzVerifyOCSP \
+	./revocation:FuzzVerifyCRL \
+	./milter:FuzzHandle; do
+	pkg=${target%%:*} name=${target##*:}
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 3s "$pkg" >"$work/fuzz.log" 2>&1; then
+		cat "$work/fuzz.log"
+		echo "fuzz: $pkg $name FAILED"
+		fuzzfail=$((fuzzfail + 1))
+	else
+		echo "fuzz: $pkg $name ok"
+	fi
+done
+if [ "$fuzzfail" -ne 0 ]; then
+	echo "test.sh: $fuzzfail fuzz target(s) FAILED"
+	echo "${summary/ 0 failed/ $fuzzfail failed}"
+	exit 1
+fi
+
+echo "test.sh: gofmt, vet, build, tests and fuzzing OK"
 echo "$summary"
