@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -236,6 +237,30 @@ func sendRetrying(addr string, m postfixtest.Mail, timeout time.Duration) (int, 
 	}
 }
 
+// lockContainerTest serialises container tests of concurrent test runs on
+// one machine: they share the image tags, and a build of one run must not
+// replace the image another run is about to start.
+func lockContainerTest(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "mailseal-container-test.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
+}
+
+// imageID is the id a tag names now, "" if none.
+func imageID(tag string) string {
+	out, err := exec.Command("docker", "image", "inspect", "-f", "{{.Id}}", tag).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 func TestContainerStack(t *testing.T) {
 	tool, err := findCompose()
 	if err != nil {
@@ -259,8 +284,8 @@ func TestContainerStack(t *testing.T) {
 		argv:    append(append([]string(nil), tool...), "--project-name", project, "--file", filepath.Join(dir, "docker-compose.yml")),
 		project: project,
 		env: []string{
-			"MAILSEAL_IMAGE=mailseal:test",
-			"POSTFIX_IMAGE=mailseal-postfix:test",
+			"GATEWAY_MAILSEAL_IMAGE=mailseal:test",
+			"GATEWAY_POSTFIX_IMAGE=mailseal-postfix:test",
 			"MAILSEAL_INTERNAL_DOMAINS=corp.example",
 			"GATEWAY_SUBNET=" + subnet.String(),
 			"GATEWAY_SMTP_BIND=127.0.0.1",
@@ -271,8 +296,20 @@ func TestContainerStack(t *testing.T) {
 	t.Logf("compose %v, project %s, gateway network %s, SMTP 127.0.0.1:%d, sink %s:%d", tool, project, subnet, smtpPort, gw, sinkPort)
 
 	// Images: built once per run; Docker's layer cache makes a rebuild with
-	// the same base and binary quick.
+	// the same base and binary quick. An image this build replaces (a new
+	// binary) is removed, so that repeated runs do not fill the disk.
+	lockContainerTest(t)
+	images := []string{"mailseal:test", "mailseal-postfix:test"}
+	var before []string
+	for _, tag := range images {
+		before = append(before, imageID(tag))
+	}
 	c.must(20*time.Minute, "build")
+	for i, tag := range images {
+		if old := before[i]; old != "" && old != imageID(tag) {
+			_ = exec.Command("docker", "image", "rm", old).Run()
+		}
+	}
 	t.Cleanup(func() {
 		if out, err := c.run(3*time.Minute, "down", "-v", "--remove-orphans"); err != nil {
 			t.Logf("cleanup: down -v: %v\n%s", err, out)
@@ -354,7 +391,30 @@ func TestContainerStack(t *testing.T) {
 		t.Errorf("the CA changed across a restart (state volume lost?): %s, then %s", caSum, sum)
 	}
 
-	msgs := sink.WaitMessages(t, n, 5*time.Minute, c.logs)
+	// mailseal stopped: Postfix must refuse for now (milter_default_action
+	// tempfail), not relay the mail unsigned; once mailseal is back the
+	// client's retry goes through, signed.
+	c.must(3*time.Minute, "stop", "mailseal")
+	idDown, mDown := mail(n)
+	ids[idDown] = true
+	mDown.Addr = smtpAddr
+	r := (&postfixtest.Instance{}).Submit(mDown)
+	if r.Error() == nil {
+		t.Fatalf("mail accepted (queued as %s) while mailseal was stopped\n%s", r.QueueID, c.logs())
+	}
+	for _, e := range r.Errors {
+		if !e.Temporary() {
+			t.Errorf("while mailseal was stopped: %v, want a 4xx reply", e)
+		}
+	}
+	t.Logf("while mailseal was stopped: %v", r.Error())
+	c.must(3*time.Minute, "start", "mailseal")
+	waitHealthy(t, c, "mailseal", 3*time.Minute)
+	if _, err := sendRetrying(smtpAddr, mDown, 3*time.Minute); err != nil {
+		t.Fatalf("mail after mailseal came back: %v\n%s", err, c.logs())
+	}
+
+	msgs := sink.WaitMessages(t, len(ids), 5*time.Minute, c.logs)
 	// Nothing more may trickle in (a duplicate would come with the queue's
 	// next delivery attempt of a copy: give Postfix's queue a moment).
 	time.Sleep(3 * time.Second)

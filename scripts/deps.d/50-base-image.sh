@@ -68,26 +68,23 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 root=$(mktemp -d /var/tmp/mailseal-base.XXXXXX)
-trap 'rm -rf "$root"' EXIT
 log=$root.log
+trap 'rm -rf "$root" "$log"' EXIT
 if ! debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$log" 2>&1; then
 	tail -n 20 "$log" >&2
-	rm -f "$log"
 	die "debootstrap $suite from $mirror failed"
 fi
-rm -f "$log"
 
-# Like the public slim image: apt sources for the release, its updates and
-# security fixes (from the same mirror host where it also carries them), no
-# caches, and no documentation installed by later apt-get calls.
-cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $mirror $suite main
-deb $mirror $suite-updates main
-SOURCES
-sec=$(find_mirror "$suite-security" | head -n1)
-if [ -n "$sec" ]; then
-	echo "deb $sec $suite-security main" >>"$root/etc/apt/sources.list"
-fi
+# Like the public slim image: apt sources for the release and, where this
+# machine has them, its updates and security fixes; no caches, and no
+# documentation installed by later apt-get calls.
+echo "deb $mirror $suite main" >"$root/etc/apt/sources.list"
+for extra in updates security; do
+	uri=$(find_mirror "$suite-$extra" | head -n1)
+	if [ -n "$uri" ]; then
+		echo "deb $uri $suite-$extra main" >>"$root/etc/apt/sources.list"
+	fi
+done
 cat >"$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'DPKG'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
