@@ -7,6 +7,7 @@
 #                       empty: deliver directly to each domain's MX
 #   POSTFIX_MYHOSTNAME  the name Postfix greets with (default: the container's
 #                       hostname, with .localdomain when it has no dot)
+#   GATEWAY_CLIENTS     more clients that may relay, comma-separated CIDRs
 #   MILTER_HOST       where the mailseal container answers (default: mailseal)
 #   MAILSEAL_*          as for mailseal itself: `mailseal postfix-config` reads
 #                       the same config file and variables
@@ -14,8 +15,9 @@
 # Each start writes main.cf and master.cf afresh (addresses may have changed);
 # lines of /etc/postfix/main.cf.local (mount one) are applied last, as they are.
 #
-# Clients on the networks this container is attached to (mynetworks) may relay;
-# the port you publish is the gateway's submission point for internal hosts.
+# Clients on the networks this container is attached to and GATEWAY_CLIENTS
+# (mynetworks) may relay; the port you publish is the gateway's submission
+# point for internal hosts.
 set -euo pipefail
 
 mailseal_host=${MILTER_HOST:-mailseal}
@@ -33,8 +35,9 @@ dev=$(ip -4 -o route get "$ip" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
 internal_ip=$(ip -4 -o route get "$ip" | sed -n 's/.* src \([^ ]*\).*/\1/p')
 internal_net=$(ip -4 -o route show dev "$dev" scope link | awk 'NR == 1 { print $1 }')
 [ -n "$internal_ip" ] && [ -n "$internal_net" ] || { log "no route to $mailseal_host ($ip)"; exit 1; }
-# Every network this container is on, and loopback.
-mynetworks="127.0.0.0/8 $(ip -4 -o route show scope link | awk '{ print $1 }' | sort -u | tr '\n' ' ')"
+# Loopback, every network this container is on, and GATEWAY_CLIENTS.
+clients=${GATEWAY_CLIENTS:-}
+mynetworks="127.0.0.0/8 $(ip -4 -o route show scope link | awk '{ print $1 }' | sort -u | tr '\n' ' ')${clients//,/ }"
 
 cp /etc/postfix/master.cf.proto /etc/postfix/master.cf
 : >/etc/postfix/main.cf
