@@ -329,7 +329,6 @@ func TestContainerStack(t *testing.T) {
 
 	// Mail from the host reaches Postfix from the gateway network, which the
 	// compose file makes a trusted network: alice is signed for.
-	const n = 24
 	mail := func(i int) (string, postfixtest.Mail) {
 		id := fmt.Sprintf("<container-%d-%d@corp.example>", os.Getpid(), i)
 		return id, postfixtest.Mail{
@@ -348,35 +347,58 @@ func TestContainerStack(t *testing.T) {
 	}
 	sink.WaitMessages(t, 1, 3*time.Minute, c.logs)
 
-	// The rest in a stream while the mailseal container restarts: each is
-	// retried on 4xx as an MTA would, and must arrive once, signed.
+	// Then streams of mail from several clients at once while the mailseal
+	// container restarts: each is retried on 4xx as an MTA would, and must
+	// arrive once, signed. Each stream goes on until the restart is over,
+	// and a little after.
+	const streams, perStream = 4, 60
 	ids := map[string]bool{id0: true}
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	tries := make([]int, n)
-	restartAt := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 1; i < n; i++ {
-			if i == 4 {
-				close(restartAt)
+	var (
+		mu          sync.Mutex
+		wg, started sync.WaitGroup
+		tries       []int
+	)
+	errs := make(chan error, streams*(perStream+1))
+	restarted := make(chan struct{})
+	next := 1
+	for s := 0; s < streams; s++ {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			after := 0
+			for k := 0; k < perStream && after < 2; k++ {
+				mu.Lock()
+				i := next
+				next++
+				id, m := mail(i)
+				ids[id] = true
+				mu.Unlock()
+				n, err := sendRetrying(smtpAddr, m, 4*time.Minute)
+				mu.Lock()
+				tries = append(tries, n)
+				mu.Unlock()
+				if err != nil {
+					errs <- fmt.Errorf("mail %d: %w", i, err)
+				}
+				if k == 0 {
+					started.Done()
+				}
+				select {
+				case <-restarted:
+					after++
+				default:
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
-			_, m := mail(i)
-			k, err := sendRetrying(smtpAddr, m, 4*time.Minute)
-			tries[i] = k
-			if err != nil {
-				errs <- fmt.Errorf("mail %d: %w", i, err)
+			if after == 0 { // perStream reached before the restart ended
+				errs <- fmt.Errorf("a stream ended before the restart did")
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}()
-	for i := 1; i < n; i++ {
-		id, _ := mail(i)
-		ids[id] = true
+		}()
 	}
-	<-restartAt
+	started.Wait()
 	c.must(3*time.Minute, "restart", "mailseal")
+	close(restarted)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -385,7 +407,7 @@ func TestContainerStack(t *testing.T) {
 	if t.Failed() {
 		t.Fatalf("submission failed\n%s", c.logs())
 	}
-	t.Logf("submission tries per mail: %v", tries)
+	t.Logf("%d mails in %d streams across the restart; tries per mail: %v", len(tries), streams, tries)
 	waitHealthy(t, c, "mailseal", 3*time.Minute)
 	if sum := fetchCA(t, c, filepath.Join(t.TempDir(), "ca-after.pem")); sum != caSum {
 		t.Errorf("the CA changed across a restart (state volume lost?): %s, then %s", caSum, sum)
@@ -395,7 +417,7 @@ func TestContainerStack(t *testing.T) {
 	// tempfail), not relay the mail unsigned; once mailseal is back the
 	// client's retry goes through, signed.
 	c.must(3*time.Minute, "stop", "mailseal")
-	idDown, mDown := mail(n)
+	idDown, mDown := mail(next)
 	ids[idDown] = true
 	mDown.Addr = smtpAddr
 	r := (&postfixtest.Instance{}).Submit(mDown)
