@@ -113,7 +113,7 @@ func main() {
 EOF
 set +e
 # shellcheck disable=SC2086
-go test -race -count=1 -timeout 20m -json ${TEST_ARGS:-} ./... 2>&1 | go run "$work/summarize.go" | tee "$work/summary.txt" | grep -v '^test.sh: [0-9]* passed'
+go test -race -count=1 -timeout 40m -json ${TEST_ARGS:-} ./... 2>&1 | go run "$work/summarize.go" | tee "$work/summary.txt" | grep -v '^test.sh: [0-9]* passed'
 rc=${PIPESTATUS[0]}
 set -e
 summary=$(grep '^test.sh: [0-9]* passed' "$work/summary.txt" | tail -1)
