@@ -233,7 +233,7 @@ func (s *SQLiteStore) ReleaseLease(ctx context.Context, email, holder string) er
 func (s *SQLiteStore) NextCounter(ctx context.Context, name string) (int64, error) {
 	var v int64
 	err := s.db.QueryRowContext(ctx, `INSERT INTO counters (name, value) VALUES (?, 1)
-		ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&v)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, name).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("certs: counter %s: %w", name, err)
 	}
