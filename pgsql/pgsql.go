@@ -125,3 +125,11 @@ func DDL(stmt string) string {
 	stmt = blobType.ReplaceAllString(stmt, "BYTEA")
 	return integerType.ReplaceAllString(stmt, "BIGINT")
 }
+
+// CheckDSN reports whether dsn can be parsed, without naming its password.
+func CheckDSN(dsn string) error {
+	if _, err := pgx.ParseConfig(dsn); err != nil {
+		return errors.New("the connection string cannot be parsed: use key=value pairs (host=… user=… dbname=…) or a postgres:// URL")
+	}
+	return nil
+}

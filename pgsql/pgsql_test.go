@@ -72,7 +72,7 @@ func TestOpenRebindsPlaceholders(t *testing.T) {
 }
 
 func TestOpenBadDSNHidesPassword(t *testing.T) {
-	_, err := pgsql.Open(context.Background(), "postgres://u:s3cret@[bad")
+	_, err := pgsql.Open(context.Background(), "host=db port=notaport password=s3cret")
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("err = %v", err)
 	}
