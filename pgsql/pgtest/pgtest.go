@@ -156,7 +156,13 @@ func boot() (*cluster, string, error) {
 		gid, _ = strconv.Atoi(u.Gid)
 		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	dir, err := os.MkdirTemp("", "mailseal-pg-")
+	// As root the server runs as postgres, which must reach the directory:
+	// a TMPDIR under root's home would not do, /tmp always does.
+	parent := ""
+	if cred != nil {
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "mailseal-pg-")
 	if err != nil {
 		return nil, "", err
 	}
