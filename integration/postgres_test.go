@@ -21,9 +21,10 @@ type pgPair struct {
 }
 
 // startPGPair starts instance A (which creates the CA and the master key),
-// copies A's master key to B as an admin would, then starts B. The DSN
+// copies A's master key to B as an admin would, then starts B, and a
+// Postfix in front of each when withPostfix. The DSN
 // reaches A through store.dsn_file and B through MAILSEAL_STORE_DSN.
-func startPGPair(t *testing.T, extraConfig string) *pgPair {
+func startPGPair(t *testing.T, extraConfig string, withPostfix bool) *pgPair {
 	t.Helper()
 	dsn := pgtest.DSN(t)
 	p := &pgPair{}
@@ -55,6 +56,9 @@ func startPGPair(t *testing.T, extraConfig string) *pgPair {
 	}
 	p.d[1].Start()
 	for i := range p.pf {
+		if !withPostfix {
+			break
+		}
 		p.pf[i] = postfixtest.Start(t, p.d[i].PostfixOptions())
 	}
 	return p
@@ -63,7 +67,7 @@ func startPGPair(t *testing.T, extraConfig string) *pgPair {
 // The same new sender mails through both instances at the same moment:
 // one certificate is issued, and every mail is signed with it.
 func TestPostgresTwoInstancesIssueOnce(t *testing.T) {
-	p := startPGPair(t, "")
+	p := startPGPair(t, "", true)
 	caA, caB := p.d[0].CAFile(), p.d[1].CAFile()
 	if a, b := readFile(t, caA), readFile(t, caB); a != b {
 		t.Fatal("the two instances serve different CAs")
@@ -131,7 +135,7 @@ func TestPostgresCopyLedgerShared(t *testing.T) {
     - name: no-sign
       recipients: ["*@plain.example"]
       sign: never
-`)
+`, true)
 	msg := []byte("From: <alice@corp.example>\r\nTo: <bob@other.example>\r\nSubject: retried\r\n" +
 		"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\nMessage-ID: <retry-1@corp.example>\r\n\r\nfigures\r\n")
 	mail := postfixtest.Mail{From: "alice@corp.example", To: []string{"bob@other.example", "dan@plain.example"}, Data: msg, SourceIP: trustedIP}
@@ -153,10 +157,10 @@ func TestPostgresCopyLedgerShared(t *testing.T) {
 	}
 }
 
-// Only one instance runs the renewer; when it stops, the other takes over
-// within a minute.
+// Only one instance runs the renewer; when it dies (SIGKILL: no shutdown,
+// its lock connection just drops), the other takes over within a minute.
 func TestPostgresRenewerLeaderTakesOver(t *testing.T) {
-	p := startPGPair(t, "")
+	p := startPGPair(t, "", false)
 	const leads = `leader election: this instance runs the job" job=renewer`
 	deadline := time.Now().Add(time.Minute)
 	leader := -1
@@ -176,7 +180,7 @@ func TestPostgresRenewerLeaderTakesOver(t *testing.T) {
 	if strings.Contains(p.d[other].Log(), leads) {
 		t.Fatal("both instances run the renewer")
 	}
-	p.d[leader].Stop()
+	p.d[leader].Kill()
 	p.d[other].WaitLog(leads, time.Minute)
 }
 
