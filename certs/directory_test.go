@@ -13,6 +13,7 @@ import (
 	"encoding/asn1"
 	"encoding/pem"
 	"errors"
+	"github.com/mailseal/mailseal/pgsql/pgtest"
 	"math/big"
 	"path/filepath"
 	"strings"
@@ -145,6 +146,10 @@ func pemCerts(list ...*x509.Certificate) []byte {
 // testDirectory opens a fresh SQLite store and a Directory on clock.
 func testDirectory(t *testing.T, clock *fakeClock) (*Directory, *SQLiteStore) {
 	t.Helper()
+	if testOnPostgres {
+		s := openTestPostgres(t, pgtest.DSN(t), clock)
+		return NewDirectory(s, clock.Now), s.SQLiteStore
+	}
 	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "dir.db"), clock.Now())
 	if err != nil {
 		t.Fatal(err)

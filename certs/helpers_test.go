@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailseal/mailseal/pgsql/pgtest"
 )
 
 // fakeClock is an adjustable clock for Options.Now.
@@ -39,13 +41,17 @@ func testOptions(t *testing.T, clock *fakeClock) Options {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	return Options{
+	opts := Options{
 		StateDir: dir,
 		KeyType:  KeyECDSAP256,
 		CRLURL:   "http://127.0.0.1:8892/ca.crl",
 		Now:      clock.Now,
 		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
+	if testOnPostgres {
+		opts.Store = openTestPostgres(t, pgtest.DSN(t), clock)
+	}
+	return opts
 }
 
 // openTest opens a Manager and closes it at the end of the test.

@@ -117,12 +117,8 @@ var sqliteMigrations = []migration{
 // migrate brings db up to the newest schema. It is idempotent and safe when
 // several processes open the same database: each step runs in an immediate
 // transaction that re-reads the current version first.
-func migrate(ctx context.Context, db *sql.DB, steps []migration, now time.Time) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version    INTEGER PRIMARY KEY,
-		name       TEXT NOT NULL,
-		applied_at INTEGER NOT NULL
-	)`); err != nil {
+func migrate(ctx context.Context, db migrator, steps []migration, now time.Time) error {
+	if _, err := db.ExecContext(ctx, schemaMigrationsDDL); err != nil {
 		return fmt.Errorf("certs: migrate: %w", err)
 	}
 	latest := 0
@@ -137,7 +133,22 @@ func migrate(ctx context.Context, db *sql.DB, steps []migration, now time.Time) 
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, m migration, latest int, now time.Time) error {
+// schemaMigrationsDDL creates the version table (PostgreSQL: translated
+// and created before migrate runs).
+const schemaMigrationsDDL = `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	)`
+
+// migrator is a *sql.DB, or the *sql.Conn that holds PostgreSQL's
+// migration lock.
+type migrator interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+func applyMigration(ctx context.Context, db migrator, m migration, latest int, now time.Time) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("certs: migrate to %d: %w", m.version, err)

@@ -147,16 +147,14 @@ func (s *SQLiteStore) queryCerts(ctx context.Context, query string, args ...any)
 
 // InsertCert implements Store.
 func (s *SQLiteStore) InsertCert(ctx context.Context, r *CertRecord) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO certificates
+	// RETURNING rather than LastInsertId: PostgreSQL has no such thing.
+	err := s.db.QueryRowContext(ctx, `INSERT INTO certificates
 		(email, serial, cert_der, chain_der, key_sealed, key_type, not_before, not_after, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Email, r.Serial, r.CertDER, r.ChainDER, r.KeySealed, r.KeyType,
-		r.NotBefore.Unix(), r.NotAfter.Unix(), r.CreatedAt.Unix())
+		r.NotBefore.Unix(), r.NotAfter.Unix(), r.CreatedAt.Unix()).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("certs: store certificate %s for %s: %w", r.Serial, r.Email, err)
-	}
-	if id, err := res.LastInsertId(); err == nil {
-		r.ID = id
 	}
 	return nil
 }
@@ -248,7 +246,7 @@ func (s *SQLiteStore) ReleaseLease(ctx context.Context, email, holder string) er
 func (s *SQLiteStore) NextCounter(ctx context.Context, name string) (int64, error) {
 	var v int64
 	err := s.db.QueryRowContext(ctx, `INSERT INTO counters (name, value) VALUES (?, 1)
-		ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`, name).Scan(&v)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, name).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("certs: counter %s: %w", name, err)
 	}

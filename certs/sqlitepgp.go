@@ -35,16 +35,13 @@ func scanPGPKey(row interface{ Scan(...any) error }) (*PGPKeyRecord, error) {
 
 // InsertPGPKey implements Store.
 func (s *SQLiteStore) InsertPGPKey(ctx context.Context, r *PGPKeyRecord) error {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO user_pgp_keys
+	err := s.db.QueryRowContext(ctx, `INSERT INTO user_pgp_keys
 		(email, fingerprint, key_type, public_armored, private_sealed, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Email, r.Fingerprint, r.KeyType, string(r.PublicArmored), r.PrivateSealed,
-		r.CreatedAt.Unix(), r.ExpiresAt.Unix())
+		r.CreatedAt.Unix(), r.ExpiresAt.Unix()).Scan(&r.ID)
 	if err != nil {
 		return fmt.Errorf("certs: store OpenPGP key %s for %s: %w", r.Fingerprint, r.Email, err)
-	}
-	if id, err := res.LastInsertId(); err == nil {
-		r.ID = id
 	}
 	return nil
 }

@@ -41,8 +41,9 @@ type Config struct {
 
 // StoreConfig selects where certificates and keys live.
 type StoreConfig struct {
-	Driver string `mapstructure:"driver"`
-	DSN    string `mapstructure:"dsn"`
+	Driver  string `mapstructure:"driver"`
+	DSN     string `mapstructure:"dsn"`
+	DSNFile string `mapstructure:"dsn_file"`
 }
 
 // CAConfig selects the certificate issuer and the lifetime of user certificates.

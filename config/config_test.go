@@ -169,7 +169,11 @@ func TestProblemsNameTheKey(t *testing.T) {
 		{"rule not a mapping", "policy:\n  rules: [x]\n", nil, []string{`config: policy.rules[0]`}},
 		{"bad reinject", "reinject: 10026\n", nil, []string{`config: reinject: expected`}},
 		{"renew after validity", "ca:\n  validity: 24h\n  renew_before: 48h\n", nil, []string{"config: ca.renew_before: must be positive and shorter"}},
-		{"postgres not yet", "store:\n  driver: postgres\n", nil, []string{"config: store.driver: postgres is not supported"}},
+		{"postgres without dsn", "store:\n  driver: postgres\n", nil, []string{"config: store.dsn: store.driver: postgres needs a connection string"}},
+		{"postgres dsn and dsn_file", "store:\n  driver: postgres\n  dsn: host=db\n  dsn_file: /x\n", nil, []string{"config: store.dsn: set either store.dsn or store.dsn_file, not both"}},
+		{"postgres dsn_file missing", "store:\n  driver: postgres\n  dsn_file: /nonexistent/dsn\n", nil, []string{"config: store.dsn_file: cannot read the connection string"}},
+		{"dsn_file with sqlite", "store:\n  dsn_file: /x\n", nil, []string{"config: store.dsn_file: is for store.driver: postgres only"}},
+		{"unknown driver", "store:\n  driver: mysql\n", nil, []string{`config: store.driver: "mysql" is not a store driver (sqlite or postgres)`}},
 		{"bad master key", "master_key: abc\n", nil, []string{"config: master_key: must be 32 bytes"}},
 		{"bad OCSP URL", "ca:\n  ocsp_url: ldap://x.example/\n", nil, []string{`config: ca.ocsp_url: "ldap://x.example/" is not an http(s) URL`}},
 		{"revocation timeout zero", "trust:\n  revocation_timeout: 0s\n", nil, []string{"config: trust.revocation_timeout: must be between 100ms and 5m, got 0s"}},
@@ -268,5 +272,48 @@ func TestDocsMatchKeyTable(t *testing.T) {
 	}
 	if !bytes.Contains(doc, buf.Bytes()) {
 		t.Fatal("docs/configuration.md is out of date: regenerate its key table with `mailseal config reference`")
+	}
+}
+
+func TestPostgresStoreConfig(t *testing.T) {
+	dir := t.TempDir()
+	dsnFile := dir + "/dsn"
+	if err := os.WriteFile(dsnFile, []byte("host=127.0.0.1 user=mailseal password=pw dbname=mailseal\n# comment\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"dsn", "store:\n  driver: postgres\n  dsn: host=db.corp dbname=mailseal\n", "host=db.corp dbname=mailseal"},
+		{"url", "store:\n  driver: postgres\n  dsn: postgres://mailseal@db.corp/mailseal\n", "postgres://mailseal@db.corp/mailseal"},
+		{"dsn_file", "store:\n  driver: postgres\n  dsn_file: " + dsnFile + "\n", "host=127.0.0.1 user=mailseal password=pw dbname=mailseal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(writeFile(t, tc.yaml), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dsn, err := cfg.PostgresDSN()
+			if err != nil || dsn != tc.want || !cfg.Postgres() || cfg.SQLitePath("/s") != "" {
+				t.Fatalf("PostgresDSN = %q, %v; Postgres %v", dsn, err, cfg.Postgres())
+			}
+		})
+	}
+	cfg, err := load(writeFile(t, "store:\n  driver: sqlite\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.SQLitePath("/s"); p != "/s/mailseal.db" {
+		t.Fatalf("SQLitePath = %q", p)
+	}
+
+	// A bad DSN from the environment names the variable, not the password.
+	env := []string{"MAILSEAL_STORE_DRIVER=postgres", "MAILSEAL_STORE_DSN=host=db port=notaport password=s3cret"}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		t.Setenv(k, v)
+	}
+	_, err = load("", env)
+	if err == nil || !strings.Contains(err.Error(), "config: store.dsn (from MAILSEAL_STORE_DSN): the connection string cannot be parsed") ||
+		strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("bad DSN from env: %v", err)
 	}
 }

@@ -51,13 +51,7 @@ func (c *Config) Validate() Problems {
 			bad("master_key", "must be 32 bytes, base64-encoded (e.g. from `head -c32 /dev/urandom | base64`)")
 		}
 	}
-	switch c.Store.Driver {
-	case "sqlite":
-	case "postgres":
-		bad("store.driver", "postgres is not supported by this version yet; use sqlite")
-	default:
-		bad("store.driver", "%q is not a store driver (sqlite)", c.Store.Driver)
-	}
+	c.validateStore(bad)
 	if c.CA.Backend != "builtin" {
 		bad("ca.backend", "%q is not a CA backend this version supports (builtin)", c.CA.Backend)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mailseal/mailseal/integration/postfixtest"
+	"github.com/mailseal/mailseal/pgsql/pgtest"
 )
 
 // binary is the real mailseal built once for all tests.
@@ -36,6 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	pgtest.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

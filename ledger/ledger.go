@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailseal/mailseal/pgsql"
 	_ "modernc.org/sqlite" // pure-Go driver "sqlite"
 )
 
@@ -37,6 +38,12 @@ type SQLite struct {
 	lastPurged time.Time
 }
 
+// schema is the ledger's table, in SQLite's words (pgsql.DDL translates).
+var schema = []string{
+	`CREATE TABLE IF NOT EXISTS copies (key TEXT PRIMARY KEY, sent_at INTEGER NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS copies_sent_at ON copies (sent_at)`,
+}
+
 // Open opens (creating) the ledger at path. retention ≤ 0 means
 // DefaultRetention. Entries older than retention are purged at once.
 func Open(ctx context.Context, path string, retention time.Duration) (*SQLite, error) {
@@ -54,10 +61,7 @@ func Open(ctx context.Context, path string, retention time.Duration) (*SQLite, e
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
-	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS copies (key TEXT PRIMARY KEY, sent_at INTEGER NOT NULL)`,
-		`CREATE INDEX IF NOT EXISTS copies_sent_at ON copies (sent_at)`,
-	} {
+	for _, stmt := range schema {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -129,3 +133,53 @@ func (l *SQLite) Len(ctx context.Context) (int, error) {
 
 // Close closes the database.
 func (l *SQLite) Close() error { return l.db.Close() }
+
+// Postgres is the ledger in a PostgreSQL database shared by several
+// instances: a copy recorded by one instance is seen by the others, so a
+// client's retry that reaches another instance sends no copy twice. It
+// runs the SQLite ledger's queries (package pgsql rewrites their
+// placeholders); times are Unix seconds in both.
+type Postgres struct{ *SQLite }
+
+// OpenPostgres opens the ledger in the database dsn names, creating its
+// table when missing. retention ≤ 0 means DefaultRetention.
+func OpenPostgres(ctx context.Context, dsn string, retention time.Duration) (*Postgres, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	db, err := pgsql.Open(ctx, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	db.SetMaxOpenConns(8)
+	if err := createPostgres(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger: open %s: %w", pgsql.Describe(dsn), err)
+	}
+	l := &SQLite{db: db, retention: retention, now: time.Now}
+	if err := l.Purge(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Postgres{l}, nil
+}
+
+// createPostgres creates the table under a transaction-level advisory
+// lock: PostgreSQL's CREATE … IF NOT EXISTS is not safe against another
+// instance starting at the same moment.
+func createPostgres(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, pgsql.LockKey("ledger schema")); err != nil {
+		return err
+	}
+	for _, stmt := range schema {
+		if _, err := tx.ExecContext(ctx, pgsql.DDL(stmt)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}

@@ -73,7 +73,15 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		return nil, &exitError{code: 2, err: fmt.Errorf("config: ca.subject: %w", err)}
 	}
 	var store certs.Store
-	if cfg.Store.DSN != "" {
+	if cfg.Postgres() {
+		dsn, err := cfg.PostgresDSN()
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("config: store.dsn_file: %w", err)}
+		}
+		if store, err = certs.OpenPostgres(ctx, dsn, time.Now(), log); err != nil {
+			return nil, err
+		}
+	} else if cfg.Store.DSN != "" {
 		// store.dsn names the SQLite file when it must live outside state_dir.
 		keyFile := cfg.MasterKeyFile
 		if keyFile == "" && cfg.MasterKey == "" {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"syscall"
 
 	"github.com/mailseal/mailseal/certs"
@@ -46,18 +45,16 @@ func logCADomainWarnings(cfg *config.Config, mgr *certs.Manager, log *slog.Logge
 // checkWarnings are the warnings `config check` prints. It opens the store
 // only when one exists, so that checking a config never creates state.
 func checkWarnings(ctx context.Context, cfg *config.Config) []string {
-	db := cfg.Store.DSN
-	if db == "" {
-		db = filepath.Join(cfg.StateDir, "mailseal.db")
-	}
-	fi, err := os.Stat(db)
-	if errors.Is(err, fs.ErrNotExist) {
-		return caWarnings(cfg, nil)
-	}
-	// Opening the store as another user (root) could leave SQLite's -wal
-	// and -shm files owned by that user, which the daemon then cannot open.
-	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && int(st.Uid) != os.Geteuid() {
-		return append(caWarnings(cfg, nil), fmt.Sprintf("the CA was not checked: %s belongs to user id %d; run `mailseal config check` as that user", db, st.Uid))
+	if db := cfg.SQLitePath(cfg.StateDir); db != "" {
+		fi, err := os.Stat(db)
+		if errors.Is(err, fs.ErrNotExist) {
+			return caWarnings(cfg, nil)
+		}
+		// Opening the store as another user (root) could leave SQLite's -wal
+		// and -shm files owned by that user, which the daemon then cannot open.
+		if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && int(st.Uid) != os.Geteuid() {
+			return append(caWarnings(cfg, nil), fmt.Sprintf("the CA was not checked: %s belongs to user id %d; run `mailseal config check` as that user", db, st.Uid))
+		}
 	}
 	quiet := newLogger(&config.Config{Log: config.LogConfig{Level: "error", Format: cfg.Log.Format}})
 	mgr, err := openCerts(ctx, cfg, quiet, nil)

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/textproto"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -152,12 +151,11 @@ func readHeaders(path string) ([]policy.Header, error) {
 // has, with the key's description. Without a store yet (a first dry run),
 // nobody has a key: the dry run must not create a CA.
 func directoryKeys(ctx context.Context, cfg *config.Config, rcpts []string) (map[string]policy.KeyAvailability, error) {
-	db := cfg.Store.DSN
-	if db == "" {
-		db = filepath.Join(cfg.StateDir, "mailseal.db")
-	}
-	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+	// (A PostgreSQL store is shared; it exists once any instance ran.)
+	if db := cfg.SQLitePath(cfg.StateDir); db != "" {
+		if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
 	quiet := newLogger(&config.Config{Log: config.LogConfig{Level: "error", Format: cfg.Log.Format}})
 	mgr, err := openCerts(ctx, cfg, quiet, nil)

@@ -113,7 +113,7 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 		reinjector = countingReinjector{&reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID, Logger: log}, metrics}
 	}
 	proc := milter.NewProcessor(settings, mgr, reinjector, log)
-	copies, err := ledger.Open(ctx, filepath.Join(cfg.StateDir, "copies.db"), cfg.Milter.CopyRetention)
+	copies, err := openLedger(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -171,7 +171,10 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 			}
 		}()
 	}
-	go mgr.RunRenewerObserved(ctx, cfg.CA.RenewInterval, metrics.RenewalFailures)
+	// With several instances on PostgreSQL only the leader renews.
+	go mgr.RunAsLeader(ctx, "renewer", func(ctx context.Context) {
+		mgr.RunRenewerObserved(ctx, cfg.CA.RenewInterval, metrics.RenewalFailures)
+	})
 
 	var tlsMap *socketmap.Server
 	if cfg.SocketmapListen != "" {
@@ -321,4 +324,23 @@ func shutdown(srv *milter.Server, httpSrv *http.Server, tlsMap *socketmap.Server
 	}
 	log.Info("mailseal stopped")
 	return nil
+}
+
+// copyLedger is the durable copy ledger serve hands the milter.
+type copyLedger interface {
+	milter.CopyLedger
+	Close() error
+}
+
+// openLedger opens the copy ledger: a file in state_dir, or with
+// store.driver: postgres the table every instance shares.
+func openLedger(ctx context.Context, cfg *config.Config) (copyLedger, error) {
+	if cfg.Postgres() {
+		dsn, err := cfg.PostgresDSN()
+		if err != nil {
+			return nil, &exitError{code: 2, err: fmt.Errorf("config: store.dsn_file: %w", err)}
+		}
+		return ledger.OpenPostgres(ctx, dsn, cfg.Milter.CopyRetention)
+	}
+	return ledger.Open(ctx, filepath.Join(cfg.StateDir, "copies.db"), cfg.Milter.CopyRetention)
 }

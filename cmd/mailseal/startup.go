@@ -35,12 +35,12 @@ func probeFirstStart(cfg *config.Config) firstStart {
 			f.keyFile = key
 		}
 	}
-	store := cfg.Store.DSN
-	if store == "" {
-		store = filepath.Join(cfg.StateDir, "mailseal.db")
-	}
-	if _, err := os.Stat(store); os.IsNotExist(err) {
-		f.newStore = true
+	// A PostgreSQL store is shared: its first start is reported by the
+	// instance that created it, not known here.
+	if store := cfg.SQLitePath(cfg.StateDir); store != "" {
+		if _, err := os.Stat(store); os.IsNotExist(err) {
+			f.newStore = true
+		}
 	}
 	f.configFile = cfg.Source
 	return f
