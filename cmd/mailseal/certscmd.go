@@ -137,11 +137,18 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 	revoke.Flags().IntVar(&reason, "reason", 0, "RFC 5280 reason code (0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation)")
 	cmd.AddCommand(revoke)
 	var chain bool
+	var p12 p12Flags
 	export := &cobra.Command{
 		Use:   "export EMAIL",
-		Short: "Print a user's current certificate as PEM",
+		Short: "Print a user's current certificate as PEM, or write certificate and private key as PKCS#12 (--p12) for the user's mail client",
 		Args:  cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			return p12.check()
+		},
 		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+			if p12.file != "" {
+				return exportP12(ctx, cmd, m, email, &p12)
+			}
 			c, err := current(ctx, m, email)
 			if err != nil {
 				return err
@@ -156,6 +163,7 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 		}),
 	}
 	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificate")
+	p12.register(export)
 	cmd.AddCommand(export)
 	return cmd
 }
