@@ -53,6 +53,16 @@ type CAConfig struct {
 	RenewInterval time.Duration `mapstructure:"renew_interval"`
 	CRLURL        string        `mapstructure:"crl_url"`
 	Subject       string        `mapstructure:"subject"`
+	Step          StepConfig    `mapstructure:"step"`
+}
+
+// StepConfig reaches a smallstep step-ca (ca.backend: step).
+type StepConfig struct {
+	URL          string `mapstructure:"url"`
+	Root         string `mapstructure:"root"`
+	Provisioner  string `mapstructure:"provisioner"`
+	KeyFile      string `mapstructure:"key_file"`
+	PasswordFile string `mapstructure:"password_file"`
 }
 
 // AuthConfig says which senders SMTP AUTH logins may use.
