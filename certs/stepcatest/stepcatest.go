@@ -86,26 +86,22 @@ type CA struct {
 	PlainKeyFile string // the same key as a plain JWK
 	Provisioner  string
 
-	bin     string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{}
 	logFile string
 }
 
-// New writes a CA into dir (certificates, keys, ca.json) without starting it.
+// New writes a CA into dir (certificates, keys, ca.json) without starting
+// it; Start needs the step-ca binary.
 func New(dir string, o Options) (*CA, error) {
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
-	}
 	if o.MaxDuration <= 0 {
 		o.MaxDuration = 8760 * time.Hour
 	}
 	if o.MinDuration <= 0 {
 		o.MinDuration = time.Minute
 	}
-	c := &CA{Dir: dir, bin: bin, Provisioner: Provisioner, logFile: filepath.Join(dir, "step-ca.log")}
+	c := &CA{Dir: dir, Provisioner: Provisioner, logFile: filepath.Join(dir, "step-ca.log")}
 	now := time.Now()
 	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -256,11 +252,15 @@ func (c *CA) Start(timeout time.Duration) error {
 	if c.cmd != nil {
 		return nil
 	}
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
 	log, err := os.OpenFile(c.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.bin, filepath.Join(c.Dir, "ca.json"))
+	cmd := exec.Command(bin, filepath.Join(c.Dir, "ca.json"))
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(), "STEPPATH="+filepath.Join(c.Dir, "steppath"))
