@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -105,6 +107,36 @@ func TestStepCABackend(t *testing.T) {
 	}
 	if renewed := signedBy("alice@corp.example"); renewed == first {
 		t.Fatalf("alice still signs with serial %s after renewal", first)
+	}
+
+	// `certs export --chain` hands out leaf, intermediate and step's root;
+	// `ca cert` step's root.
+	out, err := d.CLI("certs", "export", "alice@corp.example", "--chain")
+	if err != nil {
+		t.Fatalf("certs export --chain: %v\n%s", err, out)
+	}
+	if chain := pemCerts(t, out); len(chain) != 3 || chain[1].Subject.CommonName != "Test step-ca Intermediate" || !chain[2].Equal(ca.Root) {
+		t.Fatalf("certs export --chain printed %d certificates:\n%s", len(chain), out)
+	}
+	if out, err := d.CLI("ca", "cert"); err != nil || len(pemCerts(t, out)) != 1 || !pemCerts(t, out)[0].Equal(ca.Root) {
+		t.Fatalf("ca cert: %v\n%s", err, out)
+	}
+}
+
+// pemCerts parses every CERTIFICATE block of s.
+func pemCerts(t *testing.T, s string) []*x509.Certificate {
+	t.Helper()
+	var out []*x509.Certificate
+	for rest := []byte(s); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return out
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -156,13 +157,25 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 			if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}); err != nil {
 				return err
 			}
-			if chain {
-				return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
+			if !chain {
+				return nil
+			}
+			// The chain stored with the certificate: with step-ca the
+			// intermediates too. (A built-in CA certificate re-issued by
+			// `ca recertify` is the one partners have now.)
+			cas := c.Chain
+			if ca := m.CACertificate(); ca != nil && len(cas) <= 1 {
+				cas = []*x509.Certificate{ca}
+			}
+			for _, ca := range cas {
+				if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}); err != nil {
+					return err
+				}
 			}
 			return nil
 		}),
 	}
-	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificate")
+	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificates (intermediates and root)")
 	p12.register(export)
 	cmd.AddCommand(export)
 	return cmd
