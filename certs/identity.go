@@ -55,7 +55,24 @@ func (m *Manager) SigningIdentity(ctx context.Context, email string) (id *Identi
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return nil, false, temporary(err)
 	}
-	return m.obtain(ctx, email)
+	id, issued, err = m.obtain(ctx, email)
+	if err != nil && rec != nil && IsTemporary(err) && m.stillValid(rec, now) {
+		// Due for renewal but the issuer (an external CA) is unreachable:
+		// the certificate is valid for a while yet, so its owner keeps
+		// mailing; the renewer and the next mails try again.
+		if old, oerr := m.identity(rec); oerr == nil {
+			m.log.Warn("certs: renewal failed; signing with the current certificate until the issuer is back",
+				"email", email, "serial", rec.Serial, "not_after", rec.NotAfter, "err", err)
+			return old, false, nil
+		}
+	}
+	return id, issued, err
+}
+
+// stillValid reports whether rec may still sign at now although it is due
+// for renewal: not revoked and inside its validity.
+func (m *Manager) stillValid(rec *CertRecord, now time.Time) bool {
+	return !rec.Revoked() && !now.Before(rec.NotBefore) && now.Before(rec.NotAfter)
 }
 
 // obtain runs ensure for email in the shared flight and waits for it or ctx.

@@ -16,6 +16,10 @@ type CertInfo struct {
 	NotBefore, NotAfter                                        time.Time
 	Revoked                                                    bool
 	Cert                                                       *x509.Certificate
+	// Chain is the issuing chain stored with the certificate (leaf
+	// excluded, root included): one CA for the built-in CA, intermediates
+	// and root for step-ca.
+	Chain []*x509.Certificate
 }
 
 // List returns the current (most recently issued) certificate per address,
@@ -70,6 +74,10 @@ func certInfo(r *CertRecord) (*CertInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: parse certificate %s for %s: %w", r.Serial, r.Email, err)
 	}
+	chain, err := x509.ParseCertificates(r.ChainDER)
+	if err != nil {
+		return nil, fmt.Errorf("certs: parse chain of %s for %s: %w", r.Serial, r.Email, err)
+	}
 	sum := sha256.Sum256(cert.Raw)
 	return &CertInfo{
 		Email:             r.Email,
@@ -82,5 +90,6 @@ func certInfo(r *CertRecord) (*CertInfo, error) {
 		NotAfter:          cert.NotAfter,
 		Revoked:           r.Revoked(),
 		Cert:              cert,
+		Chain:             chain,
 	}, nil
 }

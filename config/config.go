@@ -56,6 +56,16 @@ type CAConfig struct {
 	CRLURL        string        `mapstructure:"crl_url"`
 	OCSPURL       string        `mapstructure:"ocsp_url"`
 	Subject       string        `mapstructure:"subject"`
+	Step          StepConfig    `mapstructure:"step"`
+}
+
+// StepConfig reaches a smallstep step-ca (ca.backend: step).
+type StepConfig struct {
+	URL          string `mapstructure:"url"`
+	Root         string `mapstructure:"root"`
+	Provisioner  string `mapstructure:"provisioner"`
+	KeyFile      string `mapstructure:"key_file"`
+	PasswordFile string `mapstructure:"password_file"`
 }
 
 // TrustConfig is how partners' certificates are checked (trust.*).

@@ -25,6 +25,10 @@ const EnvPrefix = "MAILSEAL"
 // not a key and so is exempt from the unknown-variable check.
 const envConfigFile = EnvPrefix + "_CONFIG"
 
+// EnvP12Password is the password of `certs export --p12` when no
+// --password-file is given: a command's input, not a config key.
+const EnvP12Password = EnvPrefix + "_P12_PASSWORD"
+
 // Problem is one thing wrong with the configuration, tied to its key.
 type Problem struct {
 	Key     string
@@ -326,7 +330,7 @@ func isSection(key string, known map[string]Key) bool {
 // unknownEnv reports MAILSEAL_* variables that match no key, since viper
 // would otherwise ignore a misspelt override silently.
 func unknownEnv(environ []string) Problems {
-	valid := map[string]bool{envConfigFile: true}
+	valid := map[string]bool{envConfigFile: true, EnvP12Password: true}
 	for _, k := range Keys {
 		valid[EnvPrefix+"_"+strings.ToUpper(strings.ReplaceAll(k.Name, ".", "_"))] = true
 	}

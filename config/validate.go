@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -52,8 +53,12 @@ func (c *Config) Validate() Problems {
 		}
 	}
 	c.validateStore(bad)
-	if c.CA.Backend != "builtin" {
-		bad("ca.backend", "%q is not a CA backend this version supports (builtin)", c.CA.Backend)
+	switch c.CA.Backend {
+	case "builtin":
+	case "step":
+		c.validateStep(bad)
+	default:
+		bad("ca.backend", "%q is not a CA backend (builtin or step)", c.CA.Backend)
 	}
 	switch c.CA.KeyType {
 	case "rsa-3072", "rsa-2048", "ecdsa-p256":
@@ -242,4 +247,32 @@ func isDomain(d string) bool {
 		}
 	}
 	return true
+}
+
+// validateStep checks the ca.step.* keys when ca.backend is step. The files'
+// contents (a PEM root, a JWK that the password opens) are checked when the
+// issuer is built at start, with messages naming the same keys.
+func (c *Config) validateStep(bad func(key, format string, args ...any)) {
+	st := c.CA.Step
+	if st.URL == "" {
+		bad("ca.step.url", "is required with ca.backend step (https://HOST[:PORT] of the step-ca server)")
+	} else if u, err := url.Parse(st.URL); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		bad("ca.step.url", "%q is not https://HOST[:PORT] (step-ca speaks HTTPS only; no path)", st.URL)
+	}
+	if st.Provisioner == "" {
+		bad("ca.step.provisioner", "is required with ca.backend step (the name of step-ca's JWK provisioner)")
+	}
+	for _, f := range []struct{ key, path string }{{"ca.step.root", st.Root}, {"ca.step.key_file", st.KeyFile}, {"ca.step.password_file", st.PasswordFile}} {
+		if f.path == "" {
+			if f.key != "ca.step.password_file" {
+				bad(f.key, "is required with ca.backend step")
+			}
+			continue
+		}
+		if fh, err := os.Open(f.path); err != nil {
+			bad(f.key, "cannot be read: %v", err)
+		} else {
+			fh.Close()
+		}
+	}
 }

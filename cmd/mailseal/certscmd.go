@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -145,11 +146,18 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 	revoke.Flags().StringVar(&reasonText, "reason", "0", "RFC 5280 reason, by code or name: 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation, 9 privilegeWithdrawn")
 	cmd.AddCommand(revoke)
 	var chain bool
+	var p12 p12Flags
 	export := &cobra.Command{
 		Use:   "export EMAIL",
-		Short: "Print a user's current certificate as PEM",
+		Short: "Print a user's current certificate as PEM, or write certificate and private key as PKCS#12 (--p12) for the user's mail client",
 		Args:  cobra.ExactArgs(1),
+		PreRunE: func(*cobra.Command, []string) error {
+			return p12.check()
+		},
 		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+			if p12.file != "" {
+				return exportP12(ctx, cmd, m, email, &p12)
+			}
 			c, err := current(ctx, m, email)
 			if err != nil {
 				return err
@@ -157,13 +165,26 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 			if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}); err != nil {
 				return err
 			}
-			if chain {
-				return pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: m.CACertificate().Raw})
+			if !chain {
+				return nil
+			}
+			// The chain stored with the certificate: with step-ca the
+			// intermediates too. (A built-in CA certificate re-issued by
+			// `ca recertify` is the one partners have now.)
+			cas := c.Chain
+			if ca := m.CACertificate(); ca != nil && len(cas) <= 1 {
+				cas = []*x509.Certificate{ca}
+			}
+			for _, ca := range cas {
+				if err := pem.Encode(cmd.OutOrStdout(), &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}); err != nil {
+					return err
+				}
 			}
 			return nil
 		}),
 	}
-	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificate")
+	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificates (intermediates and root)")
+	p12.register(export)
 	cmd.AddCommand(export)
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"log/syslog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mailseal/mailseal/certs"
@@ -97,7 +98,15 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 			return nil, err
 		}
 	}
+	issuer, err := newIssuer(cfg)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		return nil, err
+	}
 	return certs.Open(ctx, certs.Options{
+		Issuer:        issuer,
 		StateDir:      cfg.StateDir,
 		Store:         store,
 		MasterKeyFile: cfg.MasterKeyFile,
@@ -115,4 +124,36 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		// Non-nil even when empty: `certs issue` then refuses every address.
 		InternalDomains: append([]string{}, cfg.InternalDomains...),
 	})
+}
+
+// newIssuer builds the issuer ca.backend names; nil is the built-in CA.
+// Problems with the files ca.step.* name are config errors (exit 2).
+func newIssuer(cfg *config.Config) (certs.Issuer, error) {
+	if cfg.CA.Backend != "step" {
+		return nil, nil
+	}
+	st := cfg.CA.Step
+	bad := func(key string, err error) error {
+		return &exitError{code: 2, err: fmt.Errorf("config: %s: %w", key, err)}
+	}
+	root, err := certs.LoadPEMCertificate(st.Root)
+	if err != nil {
+		return nil, bad("ca.step.root", err)
+	}
+	if !root.IsCA {
+		return nil, bad("ca.step.root", fmt.Errorf("%s is not a CA certificate (%s)", st.Root, root.Subject))
+	}
+	key, err := certs.LoadStepCAKeyFile(st.KeyFile, st.PasswordFile)
+	if err != nil {
+		key := "ca.step.key_file"
+		if st.PasswordFile != "" && strings.Contains(err.Error(), "password") {
+			key = "ca.step.password_file"
+		}
+		return nil, bad(key, err)
+	}
+	iss, err := certs.NewStepCA(certs.StepCAConfig{URL: st.URL, Root: root, Provisioner: st.Provisioner, Key: key})
+	if err != nil {
+		return nil, bad("ca.step", err)
+	}
+	return iss, nil
 }

@@ -24,6 +24,11 @@ func newConfigCommand(cfgPath func() string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The step-ca files' contents: a root that parses, a key the
+			// password opens (no network: the CA may be down).
+			if _, err := newIssuer(cfg); err != nil {
+				return err
+			}
 			src := cfg.Source
 			if src == "" {
 				src = "embedded defaults"
