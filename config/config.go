@@ -36,6 +36,23 @@ type Config struct {
 	// Socketmap tunes the socketmap server; its address stays socketmap_listen.
 	Socketmap SocketmapConfig `mapstructure:"socketmap"`
 	PDF       PDFConfig       `mapstructure:"pdf"`
+	Trust     TrustConfig     `mapstructure:"trust"`
+}
+
+// TrustConfig is how inbound signatures are verified and reported (trust.*).
+type TrustConfig struct {
+	AnchorFiles []string    `mapstructure:"anchor_files"`
+	SystemRoots bool        `mapstructure:"system_roots"`
+	Revocation  string      `mapstructure:"revocation"`
+	Report      string      `mapstructure:"report"`
+	SubjectTags SubjectTags `mapstructure:"subject_tags"`
+}
+
+// SubjectTags are the Subject prefixes for inbound verdicts; "" adds none.
+type SubjectTags struct {
+	Pass       string `mapstructure:"pass"`
+	Fail       string `mapstructure:"fail"`
+	Unverified string `mapstructure:"unverified"`
 }
 
 // StoreConfig selects where certificates and keys live.
