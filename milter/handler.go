@@ -37,6 +37,7 @@ type Settings struct {
 	Engine     *policy.Engine  // rules: what each recipient gets
 	AuthservID string
 	PDF        PDFSettings // the PDF fallback
+	Inbound    InboundSettings
 }
 
 // Processor is mailseal's Handler: strip forged verdict headers, decide per
@@ -172,6 +173,11 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	}
 
 	m := &original{tx: tx, kept: kept, authservID: set.AuthservID, signer: plan.Signer}
+	if plan.Direction == policy.Inbound {
+		if r, stop := p.inbound(ctx, m, set, ev, res); stop {
+			return r
+		}
+	}
 	// The tag is the internal sender's instruction to this gateway; inbound
 	// subjects are the outside sender's and stay as they are.
 	if ev.SubjectChanged && plan.Direction == policy.Outbound {
