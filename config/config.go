@@ -41,11 +41,13 @@ type Config struct {
 
 // TrustConfig is how inbound signatures are verified and reported (trust.*).
 type TrustConfig struct {
-	AnchorFiles []string    `mapstructure:"anchor_files"`
-	SystemRoots bool        `mapstructure:"system_roots"`
-	Revocation  string      `mapstructure:"revocation"`
-	Report      string      `mapstructure:"report"`
-	SubjectTags SubjectTags `mapstructure:"subject_tags"`
+	AnchorFiles []string `mapstructure:"anchor_files"`
+	SystemRoots bool     `mapstructure:"system_roots"`
+	Revocation  string   `mapstructure:"revocation"`
+	// RevocationTimeout bounds one OCSP, CRL or issuer fetch.
+	RevocationTimeout time.Duration `mapstructure:"revocation_timeout"`
+	Report            string        `mapstructure:"report"`
+	SubjectTags       SubjectTags   `mapstructure:"subject_tags"`
 }
 
 // SubjectTags are the Subject prefixes for inbound verdicts; "" adds none.
