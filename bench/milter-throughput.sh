@@ -24,6 +24,14 @@
 #                   with S/MIME (the partner certificate, made here with openssl
 #                   and the same key type, is imported with `certs import`);
 #                   pgp: the same with PGP/MIME (partner key made with gpg)
+#                   pdf: a rule sends every message to rcpt@partner.example, who
+#                   has no key, as an encrypted PDF (the PDF fallback); the
+#                   password notice to the sender goes through a reinject
+#                   listener, a second smtp-sink that counts the notices
+#   ATTACH=         1: each message is a short text and one random binary
+#                   attachment (base64) filling SIZE bytes, sent with
+#                   smtp-source -F (default with ENCRYPT=pdf); otherwise
+#                   smtp-source's own SIZE-byte text body
 #   KEYOP=auto      auto: with KEY_TYPE=rsa-3072, measure one private-key
 #                   operation (BenchmarkKeyOpRSA3072) and check the target
 #                   "CPU/msg mailseal <= CPU/msg noop + 1.2 x key operation"
@@ -47,6 +55,8 @@ MAILSEAL=${MAILSEAL:-auto}
 TIMEOUT=${TIMEOUT:-600}
 KEEP=${KEEP:-0}
 ROUNDS=${ROUNDS:-1}
+ATTACH=${ATTACH:-}
+[ -n "$ATTACH" ] || { [ "$ENCRYPT" = pdf ] && ATTACH=1 || ATTACH=0; }
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -267,6 +277,28 @@ import_partner_key() {
 RATIOS=""
 CPURATIOS=""
 
+# SOURCE_ARGS: how smtp-source makes each message. With ATTACH=1 it sends a
+# file: a short text and a random binary attachment, base64, SIZE bytes in all.
+SOURCE_ARGS=(-l "$SIZE")
+MSGSIZE=$SIZE
+make_message() {
+	local f="$WORK/message.eml" b=$((SIZE - 1200))
+	[ $b -gt 0 ] || b=1
+	{
+		printf 'From: <sender@corp.example>\nTo: <rcpt@partner.example>\nSubject: [secure] bench\n'
+		printf 'Date: %s\nMessage-ID: <bench.%s@corp.example>\nMIME-Version: 1.0\n' "$(date -R)" "$$"
+		printf 'Content-Type: multipart/mixed; boundary="bench-b"\n\n--bench-b\n'
+		printf 'Content-Type: text/plain; charset=utf-8\n\nDie Unterlagen im Anhang. Grüße\n\n--bench-b\n'
+		printf 'Content-Type: application/octet-stream; name="scan.bin"\nContent-Transfer-Encoding: base64\n'
+		printf 'Content-Disposition: attachment; filename="scan.bin"\n\n'
+		head -c $((b * 57 / 78)) /dev/urandom | base64 -w 76
+		printf -- '--bench-b--\n'
+	} >"$f"
+	# As sent: smtp-source ends every line with CRLF.
+	MSGSIZE=$(($(wc -c <"$f") + $(wc -l <"$f")))
+	SOURCE_ARGS=(-F "$f")
+}
+
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -282,7 +314,7 @@ run_case() {
 	if [ "$WARMUP" -gt 0 ]; then
 		sink "$sinkport" "$WARMUP" "$WORK/dump-$name"
 		pid=$SINK_PID
-		smtp-source -s 2 -m "$WARMUP" -l "$SIZE" -f sender@corp.example -t rcpt@partner.example \
+		smtp-source -s 2 -m "$WARMUP" "${SOURCE_ARGS[@]}" -f sender@corp.example -t rcpt@partner.example \
 			-M client.bench.test "127.0.0.1:$port" ||
 			{ tail -20 "$d/log/maillog"; die "$name: warm-up submission failed"; }
 		wait_pid "$pid" 60 || { tail -20 "$d/log/maillog"; die "$name: warm-up not delivered"; }
@@ -294,7 +326,7 @@ run_case() {
 	pid=$SINK_PID
 	c0=$(busy_ticks)
 	t0=$(now)
-	smtp-source -s "$SESSIONS" -m "$N" -l "$SIZE" -f sender@corp.example -t rcpt@partner.example \
+	smtp-source -s "$SESSIONS" -m "$N" "${SOURCE_ARGS[@]}" -f sender@corp.example -t rcpt@partner.example \
 		-M client.bench.test "127.0.0.1:$port" ||
 		{ tail -30 "$d/log/maillog"; die "$name: submission failed (see log above)"; }
 	t1=$(now)
@@ -316,6 +348,7 @@ run_case() {
 }
 
 mkdir -p "$WORK/bin"
+[ "$ATTACH" != 1 ] || make_message
 log "work dir $WORK; N=$N SIZE=$SIZE SESSIONS=$SESSIONS WARMUP=$WARMUP"
 
 for round in $(seq "$ROUNDS"); do
@@ -357,13 +390,29 @@ for round in $(seq "$ROUNDS"); do
 				rule="  rules:
     - {name: bench-partner, recipients: [rcpt@partner.example], encrypt: required, methods: [$ENCRYPT], fallback: reject}"
 				;;
-			*) die "ENCRYPT=$ENCRYPT: use smime or pgp" ;;
+			pdf)
+				rule="  rules:
+    - {name: bench-partner, recipients: [rcpt@partner.example], encrypt: required, methods: [pdf], fallback: pdf}"
+				;;
+			*) die "ENCRYPT=$ENCRYPT: use smime, pgp or pdf" ;;
 			esac
+			reinject='""'
+			if [ "$ENCRYPT" = pdf ]; then
+				# The password notices go to the sender through reinject:
+				# a sink that keeps them, to check they went out.
+				rport=$(free_port)
+				mkdir -p "$WORK/notices"
+				chown nobody "$WORK/notices"
+				smtp-sink -u nobody -d "$WORK/notices/%H%M%S." "127.0.0.1:$rport" 64 >"$WORK/reinject-sink.log" 2>&1 &
+				PIDS+=("$!")
+				wait_port "$rport" 10 || die "reinject sink did not start on $rport"
+				reinject="127.0.0.1:$rport"
+			fi
 			cat >"$WORK/mailseal.yaml" <<-EOF
 	listen: inet:127.0.0.1:$mport
 	admin_listen: 127.0.0.1:$aport
 	socketmap_listen: 127.0.0.1:$sport
-	reinject: ""
+	reinject: $reinject
 	state_dir: $WORK/mailseal-state
 	ca:
 	  key_type: $KEY_TYPE
@@ -373,19 +422,25 @@ for round in $(seq "$ROUNDS"); do
 	internal_domains: [corp.example]
 	trusted_networks: [127.0.0.0/8]
 	EOF
-			[ -z "$ENCRYPT" ] || [ -f "$WORK/partner-imported" ] || import_partner_key
+			case $ENCRYPT in smime | pgp) [ -f "$WORK/partner-imported" ] || import_partner_key ;; esac
 			"$WORK/bin/mailseal" serve --config "$WORK/mailseal.yaml" >"$WORK/mailseal.log" 2>&1 &
 			mpid=$!
 			PIDS+=("$mpid")
 			wait_port "$mport" 30 || { cat "$WORK/mailseal.log"; die "mailseal did not listen on $mport"; }
 			run_case mailseal "inet:127.0.0.1:$mport"
 			hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$mpid/status" 2>/dev/null || echo "?")
-			log "mailseal: peak RSS (VmHWM) ${hwm} kB"
+			log "mailseal: peak RSS (VmHWM) ${hwm} kB = $(awk -v h="$hwm" -v m="$MSGSIZE" 'BEGIN { printf "%.2f", h * 1024 / m }') x the message ($MSGSIZE bytes as sent)"
 			ALLHWM+="$hwm "
 			if [ "$WARMUP" -gt 0 ]; then
 				signed=no
 				grep -qil 'pkcs7-signature\|application/pgp-signature\|pkcs7-mime\|multipart/encrypted' "$WORK/dump-mailseal"/* 2>/dev/null && signed=yes
-				if [ -n "$ENCRYPT" ]; then
+				if [ "$ENCRYPT" = pdf ]; then
+					if grep -qil 'application/pdf' "$WORK/dump-mailseal"/* 2>/dev/null; then
+						log "mailseal: warm-up messages arrived as encrypted PDF; password notices received by the reinject sink: $(find "$WORK/notices" -type f | wc -l)"
+					else
+						log "mailseal: WARNING: warm-up messages arrived without a PDF although ENCRYPT=pdf"
+					fi
+				elif [ -n "$ENCRYPT" ]; then
 					if grep -qil 'enveloped-data\|multipart/encrypted' "$WORK/dump-mailseal"/* 2>/dev/null; then
 						log "mailseal: warm-up messages arrived encrypted ($ENCRYPT)"
 					else
@@ -421,7 +476,12 @@ done
 if [ -n "${ALLRATE[noop]:-}" ] && [ -n "${ALLRATE[none]:-}" ]; then
 	awk -v a="$(med "${ALLRATE[noop]}")" -v b="$(med "${ALLRATE[none]}")" 'BEGIN { printf "bench:   ratio noop/none     = %.2f\n", a / b }'
 fi
-[ -z "$ALLHWM" ] || printf 'bench:   mailseal peak RSS (VmHWM) per round: %s kB\n' "${ALLHWM% }"
+if [ -n "$ALLHWM" ]; then
+	printf 'bench:   mailseal peak RSS (VmHWM) per round: %s kB\n' "${ALLHWM% }"
+	printf 'bench:   peak RSS / message (%s bytes as sent): median %s  (per round: %s)\n' "$MSGSIZE" \
+		"$(med "$(for h in $ALLHWM; do awk -v h="$h" -v m="$MSGSIZE" 'BEGIN { printf "%.2f\n", h * 1024 / m }'; done | tr '\n' ' ')")" \
+		"$(for h in $ALLHWM; do awk -v h="$h" -v m="$MSGSIZE" 'BEGIN { printf "%.2f ", h * 1024 / m }'; done)"
+fi
 if [ -n "$RATIOS" ]; then
 	printf 'bench:   ratio mailseal/noop = %s   (per round: %s)\n' "$(med "$RATIOS")" "${RATIOS% }"
 	printf 'bench:   CPU/msg noop/mailseal = %s   (per round: %s; the ratio if CPU were all that limits throughput)\n' "$(med "$CPURATIOS")" "${CPURATIOS% }"

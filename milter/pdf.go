@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"strings"
 	"time"
 
+	"github.com/mailseal/mailseal/crypto/smime"
 	"github.com/mailseal/mailseal/pdfmail"
 	"github.com/mailseal/mailseal/pdfpass"
 	"github.com/mailseal/mailseal/policy"
@@ -43,26 +45,34 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	if err != nil {
 		return reply, err
 	}
-	whole, err := m.wholeMessage()
-	if err != nil {
-		return Reply{}, err
+	// The message is read from the spool as the PDF needs it (three times:
+	// layout, attachments, message.eml), never held whole in memory.
+	head := m.wholeHeader()
+	open := func() (io.Reader, error) {
+		body, err := tx.Body()
+		if err != nil {
+			return nil, fmt.Errorf("read spool: %w", err)
+		}
+		return io.MultiReader(bytes.NewReader(head), body), nil
 	}
-	pm, err := treat.PDF(whole, tx.From, treat.PDFOptions{Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: delivery, Password: fixed})
-	if err != nil {
-		return replyFor(err, "converted to an encrypted PDF"), err
-	}
-	e := pm.Content
 	trace := "pdf; aes256-r6"
+	var signer *smime.Signer
 	if g.Sign && m.signer != "" {
 		id, s, err := p.senderSigner(ctx, m)
 		if err != nil {
 			return Reply{}, err
 		}
-		if e, err = treat.Sign(s, e.Fields, bytes.NewReader(e.Body)); err != nil {
-			return replyFor(err, "signed"), err
-		}
+		signer = s
 		trace += fmt.Sprintf("; signed; signer=%s; serial=%s", m.signer, id.Cert.SerialNumber.Text(16))
 	}
+	pm, err := treat.PDFFrom(open, int64(len(head))+tx.BodySize, tx.From, treat.PDFOptions{
+		Lang: set.PDF.Lang, MaxSize: set.PDF.MaxSize, Delivery: delivery, Password: fixed, Signer: signer})
+	if err != nil {
+		return replyFor(err, "converted to an encrypted PDF"), err
+	}
+	e := pm.Content
+	// What rendering left behind is garbage before the body goes back.
+	collectBig(tx.BodySize)
 	c.deletes = m.replacedHeaders(true)
 	c.adds = append(c.adds, Header{"MIME-Version", "1.0"})
 	for _, f := range e.Fields {
@@ -99,9 +109,10 @@ func (p *Processor) pdf(ctx context.Context, m *original, g policy.Group, c *con
 	return Reply{}, nil
 }
 
-// wholeMessage is the message as the sender wrote it (our forged verdict
-// headers left out, the confidential tag removed), for the PDF.
-func (m *original) wholeMessage() ([]byte, error) {
+// wholeHeader is the message's header section as the sender wrote it (our
+// forged verdict headers left out, the confidential tag removed) and the
+// blank line after it: with the body, the message the PDF shows.
+func (m *original) wholeHeader() []byte {
 	var b bytes.Buffer
 	for _, h := range m.kept {
 		v := h.Value
@@ -111,14 +122,7 @@ func (m *original) wholeMessage() ([]byte, error) {
 		writeHeader(&b, h.Name, v)
 	}
 	b.WriteString("\r\n")
-	body, err := m.tx.Body()
-	if err != nil {
-		return nil, fmt.Errorf("read spool: %w", err)
-	}
-	if _, err := b.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("read spool: %w", err)
-	}
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 // decodeHeader decodes RFC 2047 encoded words for a human-readable text;

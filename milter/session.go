@@ -194,7 +194,13 @@ func (s *session) Body(m *gomilter.Modifier) (gomilter.Response, error) {
 	if res.Body != nil {
 		collectBig(int64(len(res.Body)))
 	}
-	defer releaseBig(tx.BodySize)
+	defer func() {
+		// The new body is sent: drop it before returning this message's
+		// garbage (Observe holds res until the very end), or it stays until
+		// the next large message's packets fill the heap goal it set.
+		res.Body = nil
+		releaseBig(tx.BodySize)
+	}()
 	if err := applyResult(m, tx, res); err != nil {
 		// The connection is broken half-way through our edits: returning the
 		// error closes it, and Postfix applies milter_default_action (tempfail).

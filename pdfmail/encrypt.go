@@ -1,18 +1,14 @@
 package pdfmail
 
 import (
-	"bufio"
 	"bytes"
-	"compress/zlib"
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
-	"github.com/pdfcpu/pdfcpu/pkg/filter"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/types"
 )
@@ -21,29 +17,22 @@ import (
 // owner password equal to the user password.
 var ErrPassword = errors.New("pdfmail: unusable passwords")
 
-// aesBlock is the room pdfcpu's AES padding appends to a stream: with this much spare
-// capacity the append does not copy the stream.
+// aesBlock is the AES block size: the IV in front of every encrypted stream and
+// the unit of its padding.
 const aesBlock = 16
 
 var disableConfigDir sync.Once
 
-// bigDocument is the size above which garbage is collected before and while the PDF
-// is written (see collect and collectingWriter).
-const bigDocument = 8 << 20
-
 // Encrypt embeds the original message and every attachment into doc's PDF and
-// encrypts it: AES-256, revision 6 (PDF 2.0), printing allowed, changes not.
+// encrypts it: AES-256, revision 6 (PDF 2.0), printing allowed, changes not. It
+// returns the whole PDF; EncryptTo writes it out instead.
 func Encrypt(doc *Document, userPassword, ownerPassword string) ([]byte, error) {
 	if doc == nil {
 		return nil, errNoDocument
 	}
-	if err := doc.compress(); err != nil {
-		return nil, err
-	}
-	doc.collect()
 	var out bytes.Buffer
 	out.Grow(doc.sizeHint())
-	if err := doc.encryptTo(&out, userPassword, ownerPassword, false); err != nil {
+	if err := doc.EncryptTo(&out, userPassword, ownerPassword); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
@@ -60,46 +49,24 @@ func Build(msg []byte, opts Options, userPassword, ownerPassword string) ([]byte
 
 var errNoDocument = errors.New("pdfmail: encrypt: no rendered document")
 
-// compress deflates the original message once (kept for a second Encrypt).
-func (d *Document) compress() error {
-	if d.eml != nil {
-		return nil
-	}
-	eml, err := deflate(d.original)
-	if err != nil {
-		return err
-	}
-	d.eml = eml
-	return nil
-}
-
-// sizeHint estimates the encrypted PDF's size, so the output grows once.
+// sizeHint bounds the encrypted PDF's size (message.eml counted uncompressed), so
+// an output buffer grows at most once.
 func (d *Document) sizeHint() int {
-	n := len(d.pdf) + len(d.eml) + 64<<10
+	n := int64(len(d.pdf)) + d.size + 64<<10
 	for _, a := range d.attachments {
-		n += len(a.Data) + 1024
+		n += a.Size + 1024
 	}
-	return n
+	return int(n)
 }
 
-// EncryptTo writes the encrypted PDF to w (see Encrypt). Streaming into w saves the
-// memory of one whole PDF.
-func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) error {
-	return d.encryptTo(w, userPassword, ownerPassword, true)
-}
-
-// collect runs the garbage collector for a big document. What parsing and layout
-// left behind is garbage by now; collecting it before pdfcpu allocates an encrypted
-// copy of each stream keeps the heap near what is alive (message, attachments,
-// compressed original): a 25 MB message peaks about 0.5 × its size lower. It is
-// cheap: the big slices hold no pointers to mark.
-func (d *Document) collect() {
-	if d.sizeHint() > bigDocument {
-		runtime.GC()
-	}
-}
-
-func (d *Document) encryptTo(w io.Writer, userPassword, ownerPassword string, collect bool) (err error) {
+// EncryptTo writes the encrypted PDF (see Encrypt) to w. Neither the message nor
+// any attachment is held in memory on the way: pdfcpu writes the rendered pages
+// and small placeholders for the embedded files, and an incremental update
+// (ISO 32000-2, 7.5.6) then replaces each placeholder by the file itself, read
+// again from the message, compressed (message.eml) and AES-encrypted as it is
+// written. pdfcpu would need every embedded file as one slice and allocate an
+// encrypted copy of it while writing, several times the message in all.
+func (d *Document) EncryptTo(w io.Writer, userPassword, ownerPassword string) (err error) {
 	if d == nil || len(d.pdf) == 0 {
 		return errNoDocument
 	}
@@ -136,114 +103,114 @@ func (d *Document) encryptTo(w io.Writer, userPassword, ownerPassword string, co
 	ctx.HeaderVersion = &v
 	ctx.RootVersion = nil
 
-	if err := d.compress(); err != nil {
+	orig, err := placeholder(ctx, originalName, "original message", d.size, d.modTime)
+	if err != nil {
 		return err
 	}
-	if err := embed(ctx, originalName, "original message", d.eml, true, len(d.original), d.modTime); err != nil {
-		return err
-	}
-	for _, a := range d.attachments {
-		if err := embed(ctx, a.Name, a.Type, a.Data, false, len(a.Data), d.modTime); err != nil {
+	atts := make([]embedded, len(d.attachments))
+	leaves := make([]int, len(d.attachments))
+	for i, a := range d.attachments {
+		if atts[i], err = placeholder(ctx, a.Name, a.Type, a.Size, d.modTime); err != nil {
 			return err
 		}
+		leaves[i] = a.leaf
 	}
-	if collect {
-		d.collect()
-	}
-	if d.sizeHint() > bigDocument {
-		w = &collectingWriter{w: w}
-	}
-	bw := bufio.NewWriterSize(w, 64<<10)
-	if err := api.WriteContext(ctx, bw); err != nil {
-		return fmt.Errorf("pdfmail: write encrypted PDF: %w", err)
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("pdfmail: write encrypted PDF: %w", err)
-	}
-	return nil
-}
 
-// deflate compresses the original message (mail text compresses well, base64 by a
-// quarter) into a slice with room for the AES padding.
-func deflate(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(b)*4/5 + 1024)
-	zw, err := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+	cw := &countingWriter{w: w}
+	if err := api.WriteContext(ctx, cw); err != nil {
+		return fmt.Errorf("pdfmail: write encrypted PDF: %w", err)
+	}
+	prev, err := cw.startxref()
 	if err != nil {
-		return nil, fmt.Errorf("pdfmail: compress original: %w", err)
+		return err
 	}
-	if _, err := zw.Write(b); err != nil {
-		return nil, fmt.Errorf("pdfmail: compress original: %w", err)
+	if ctx.E == nil || ctx.E.R != 6 || !ctx.AES4Streams || len(ctx.EncKey) != 32 || ctx.Encrypt == nil || ctx.Size == nil {
+		return errors.New("pdfmail: pdfcpu did not encrypt with AES-256 revision 6")
 	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("pdfmail: compress original: %w", err)
+	up := newUpdate(cw, ctx.EncKey, *ctx.Size)
+	err = up.stream(orig, true, func(w io.Writer) error {
+		r, err := d.source()
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(w, r)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pdfmail: embed %s: %w", originalName, err)
 	}
-	out := buf.Bytes()
-	if cap(out)-len(out) < aesBlock {
-		out = append(make([]byte, 0, len(out)+aesBlock), out...)
+	done := 0
+	err = eachAttachment(d.source, leaves, func(i int, r io.Reader) error {
+		done++
+		if err := up.stream(atts[i], false, func(w io.Writer) error {
+			_, err := io.Copy(w, r)
+			return err
+		}); err != nil {
+			return fmt.Errorf("pdfmail: embed %q: %w", d.attachments[i].Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return out, nil
+	if done != len(atts) {
+		// The same bytes walked the same way twice: cannot happen unless the
+		// message changed under us.
+		return fmt.Errorf("pdfmail: embed: found %d of %d attachments again (message changed?)", done, len(atts))
+	}
+	trailer := types.NewDict()
+	trailer.Insert("Root", *ctx.Root)
+	if ctx.Info != nil {
+		trailer.Insert("Info", *ctx.Info)
+	}
+	trailer.Insert("Encrypt", *ctx.Encrypt)
+	if ctx.ID != nil {
+		trailer.Insert("ID", ctx.ID)
+	}
+	return up.finish(trailer, prev)
 }
 
-// embed adds raw as an embedded file. It builds the stream itself instead of using
-// ctx.AddAttachment, which copies the data and keeps both a plain and a compressed
-// copy; here the context refers to raw without copying.
-func embed(ctx *model.Context, name, desc string, raw []byte, deflated bool, size int, mod time.Time) error {
+// embedded is a placeholder pdfcpu wrote for one embedded file: the object numbers
+// of its stream and of its parameter dictionary (size, date).
+type embedded struct{ stream, params int }
+
+// placeholder adds an embedded file whose stream is empty; the update written
+// after pdfcpu's output gives that stream its content. The parameters are a
+// separate object, written (and their date string encrypted) by pdfcpu, so the
+// update's stream refers to them and holds no string to encrypt.
+func placeholder(ctx *model.Context, name, desc string, size int64, mod time.Time) (embedded, error) {
 	xt := ctx.XRefTable
-	if cap(raw)-len(raw) < aesBlock {
-		raw = append(make([]byte, 0, len(raw)+aesBlock), raw...)
-	}
-	sd := types.StreamDict{Dict: types.NewDict(), Raw: raw}
-	if deflated {
-		sd.FilterPipeline = []types.PDFFilter{{Name: filter.Flate}}
-		sd.InsertName("Filter", filter.Flate)
-	}
-	l := int64(len(raw))
-	sd.StreamLength = &l
-	sd.InsertInt("Length", len(raw))
-	sd.InsertName("Type", "EmbeddedFile")
 	params := types.NewDict()
-	params.InsertInt("Size", size)
+	params.InsertInt("Size", int(size))
 	params.Insert("ModDate", types.StringLiteral(types.DateString(mod)))
-	sd.Insert("Params", params)
+	pr, err := xt.IndRefForNewObject(params)
+	if err != nil {
+		return embedded{}, fmt.Errorf("pdfmail: embed %q: %w", name, err)
+	}
+	sd := types.StreamDict{Dict: types.NewDict(), Raw: make([]byte, 0, aesBlock)}
+	l := int64(0)
+	sd.StreamLength = &l
+	sd.InsertInt("Length", 0)
+	sd.InsertName("Type", "EmbeddedFile")
+	sd.Insert("Params", *pr)
 	ir, err := xt.IndRefForNewObject(sd)
 	if err != nil {
-		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
+		return embedded{}, fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
 	fs, err := xt.NewFileSpecDict(name, name, desc, *ir)
 	if err != nil {
-		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
+		return embedded{}, fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
 	fsr, err := xt.IndRefForNewObject(fs)
 	if err != nil {
-		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
+		return embedded{}, fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
 	if err := xt.LocateNameTree("EmbeddedFiles", true); err != nil {
-		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
+		return embedded{}, fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
 	m := model.NameMap{name: []types.Dict{fs}}
 	if err := xt.Names["EmbeddedFiles"].Add(xt, name, *fsr, m, []string{"F", "UF"}); err != nil {
-		return fmt.Errorf("pdfmail: embed %q: %w", name, err)
+		return embedded{}, fmt.Errorf("pdfmail: embed %q: %w", name, err)
 	}
-	return nil
-}
-
-// collectingWriter runs the garbage collector after every bigDocument/2 bytes written.
-// pdfcpu allocates an encrypted copy of each stream and drops it once written; with
-// Go's default GC pacing the copies of several big streams would all stay in memory
-// until the heap doubles. Collecting as the output goes keeps at most about one
-// such copy alive.
-type collectingWriter struct {
-	w       io.Writer
-	written int
-}
-
-func (c *collectingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.written += n
-	if c.written >= bigDocument/2 {
-		c.written = 0
-		runtime.GC()
-	}
-	return n, err
+	return embedded{stream: ir.ObjectNumber.Value(), params: pr.ObjectNumber.Value()}, nil
 }

@@ -1,6 +1,7 @@
 package pdfmail
 
 import (
+	"io"
 	"testing"
 )
 
@@ -32,10 +33,26 @@ func FuzzParseMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
+		var leaves []int
 		for _, a := range p.Attachments {
-			if cap(a.Data)-len(a.Data) < aesBlock {
-				t.Fatalf("attachment %q without AES slack", a.Name)
+			if a.Size < 0 || a.leaf < 1 {
+				t.Fatalf("attachment %q: size %d, leaf %d", a.Name, a.Size, a.leaf)
 			}
+			leaves = append(leaves, a.leaf)
+		}
+		// The second walk, which streams the attachments into the PDF, finds
+		// every one of them again, with the size the first walk measured.
+		got := 0
+		err = eachAttachment(BytesSource(msg), leaves, func(i int, r io.Reader) error {
+			n, err := io.Copy(io.Discard, r)
+			if n != p.Attachments[i].Size {
+				t.Fatalf("attachment %d: %d bytes, measured %d", i, n, p.Attachments[i].Size)
+			}
+			got++
+			return err
+		})
+		if err != nil || got != len(leaves) {
+			t.Fatalf("second walk: %v, %d of %d attachments", err, got, len(leaves))
 		}
 	})
 }

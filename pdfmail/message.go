@@ -32,31 +32,62 @@ type parsed struct {
 	Damaged bool
 }
 
-// attachment is one decoded MIME part. Data has 16 bytes of spare capacity so that
-// pdfcpu's AES padding (an append) does not copy it.
+// attachment is one MIME part embedded as a file. Its bytes are not kept: they are
+// decoded again from the message while the PDF is written (see Document.EncryptTo),
+// so a large attachment is never held in memory.
 type attachment struct {
 	Name string
 	Type string
-	Data []byte
+	Size int64 // decoded size
+	leaf int   // which leaf part of the message it is (1-based, in walk order)
+}
+
+// Source opens the message from its first byte; every call starts again. The
+// message must not change between calls.
+type Source func() (io.Reader, error)
+
+// BytesSource is the Source of a message held in memory.
+func BytesSource(msg []byte) Source {
+	return func() (io.Reader, error) { return bytes.NewReader(msg), nil }
 }
 
 // ErrMalformed wraps a failure to read the message at all (today only a parser
 // panic: a broken header section is shown as text instead).
 var ErrMalformed = errors.New("pdfmail: message cannot be parsed")
 
-// parseMessage reads msg behind recover: go-message is a parser of outside data.
-func parseMessage(msg []byte) (p *parsed, err error) {
+// maxDamagedText bounds how much of a message whose header cannot be parsed is read
+// to be shown as text (more is never laid out; message.eml keeps it all).
+const maxDamagedText = 8 << 20
+
+// parseMessage reads msg (see parseFrom).
+func parseMessage(msg []byte) (*parsed, error) { return parseFrom(BytesSource(msg)) }
+
+// parseFrom reads the message behind recover: go-message is a parser of outside
+// data. Text parts shown as the body are decoded into memory; attachments are only
+// measured, so their bytes never stay in memory.
+func parseFrom(open Source) (p *parsed, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("%w: panic in parser: %v", ErrMalformed, r)
 		}
 	}()
-	br := bufio.NewReader(bytes.NewReader(msg))
+	r, err := open()
+	if err != nil {
+		return nil, fmt.Errorf("pdfmail: read message: %w", err)
+	}
+	br := bufio.NewReader(r)
 	h, err := textproto.ReadHeader(br)
 	if err != nil {
-		// A header section nobody can parse: show the whole message as text rather
+		// A header section nobody can parse: show the message as text rather
 		// than fail, so protected mail is still delivered (message.eml has it too).
-		return &parsed{Body: toUTF8(msg, ""), Damaged: true}, nil
+		if r, err = open(); err != nil {
+			return nil, fmt.Errorf("pdfmail: read message: %w", err)
+		}
+		text, err := io.ReadAll(io.LimitReader(r, maxDamagedText))
+		if err != nil {
+			return nil, fmt.Errorf("pdfmail: read message: %w", err)
+		}
+		return &parsed{Body: toUTF8(text, ""), Damaged: true}, nil
 	}
 	p = &parsed{
 		From:    headerText(h, "From"),
@@ -65,16 +96,7 @@ func parseMessage(msg []byte) (p *parsed, err error) {
 		Date:    headerText(h, "Date"),
 		Subject: headerText(h, "Subject"),
 	}
-	// Two passes: the first only counts each part's decoded size, so the second can
-	// decode every part into a buffer of exactly its size (no growing, no garbage of
-	// the size of a large attachment). Decoding is cheap next to holding it twice.
-	counter := walker{p: &parsed{}, count: true}
-	counter.walk(h, br, 0)
-	br = bufio.NewReader(bytes.NewReader(msg))
-	if h, err = textproto.ReadHeader(br); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
-	}
-	w := walker{p: p, sizes: counter.sizes}
+	w := walker{p: p}
 	w.walk(h, br, 0)
 	switch {
 	case len(w.plain) > 0:
@@ -90,19 +112,87 @@ func parseMessage(msg []byte) (p *parsed, err error) {
 	return p, nil
 }
 
+// eachAttachment walks the message again and calls fn with the decoded bytes of
+// every leaf part listed in leaves (in walk order), the parts parseFrom found to be
+// attachments. fn must consume r before it returns.
+func eachAttachment(open Source, leaves []int, fn func(i int, r io.Reader) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: panic in parser: %v", ErrMalformed, r)
+		}
+	}()
+	if len(leaves) == 0 {
+		return nil
+	}
+	r, err := open()
+	if err != nil {
+		return fmt.Errorf("pdfmail: read message: %w", err)
+	}
+	// A part that does not decode to the end keeps what decoded (as when it was
+	// measured); a failure to read the message itself fails the whole PDF.
+	src := &readErr{r: r}
+	br := bufio.NewReader(src)
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	want := make(map[int]int, len(leaves))
+	for i, l := range leaves {
+		want[l] = i
+	}
+	w := walker{p: &parsed{}, emit: func(leaf int, h textproto.Header, body io.Reader) error {
+		i, ok := want[leaf]
+		if !ok {
+			return nil
+		}
+		return fn(i, decodeErrEOF{transferDecoder(h, body)})
+	}}
+	w.walk(h, br, 0)
+	if src.err != nil {
+		return fmt.Errorf("pdfmail: read message: %w", src.err)
+	}
+	return w.err
+}
+
+// readErr remembers the first error other than io.EOF its reader returned.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// decodeErrEOF ends a part's decoded bytes at the first decoding error, as
+// measuring did (the part is then shown as damaged).
+type decodeErrEOF struct{ r io.Reader }
+
+func (d decodeErrEOF) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = io.EOF
+	}
+	return n, err
+}
+
 type walker struct {
 	p *parsed
-	// count: only record each leaf part's decoded size in sizes; otherwise sizes
-	// (from a counting pass) size the buffers, in the same order.
-	count bool
-	sizes []int
+	// emit, when set, makes the walk only hand every leaf part to it (see
+	// eachAttachment); the first error it returns stops the walk.
+	emit  func(leaf int, h textproto.Header, body io.Reader) error
+	err   error
 	plain []string
 	html  []string
-	n     int // parts seen, for generated names
+	n     int // leaf parts seen, for generated names and eachAttachment
 }
 
 func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
-	if depth > maxDepth {
+	if depth > maxDepth || w.err != nil {
 		w.p.Damaged = true
 		return
 	}
@@ -131,14 +221,11 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 		}
 	}
 	w.n++
-	if w.count {
-		n, _ := io.Copy(io.Discard, transferDecoder(h, body))
-		w.sizes = append(w.sizes, int(n))
+	if w.emit != nil {
+		if err := w.emit(w.n, h, body); err != nil && w.err == nil {
+			w.err = err
+		}
 		return
-	}
-	size := -1
-	if w.n-1 < len(w.sizes) {
-		size = w.sizes[w.n-1]
 	}
 	disp, dparams, _ := mh.ContentDisposition()
 	name := decodeWord(dparams["filename"])
@@ -147,7 +234,7 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 	}
 	isText := mediaType == "text/plain" || mediaType == "text/html"
 	if isText && disp != "attachment" && name == "" {
-		data, err := decodeTransfer(h, body, size)
+		data, err := readAllSlack(transferDecoder(h, body))
 		if err != nil {
 			w.p.Damaged = true
 		}
@@ -159,14 +246,15 @@ func (w *walker) walk(h textproto.Header, body io.Reader, depth int) {
 		}
 		return
 	}
-	data, err := decodeTransfer(h, body, size)
+	// Only measured here: the bytes are decoded again as the PDF is written.
+	size, err := io.Copy(io.Discard, transferDecoder(h, body))
 	if err != nil {
 		w.p.Damaged = true
 	}
 	if name == "" {
 		name = fmt.Sprintf("part-%d%s", w.n, extensionFor(mediaType))
 	}
-	w.p.Attachments = append(w.p.Attachments, attachment{Name: name, Type: mediaType, Data: data})
+	w.p.Attachments = append(w.p.Attachments, attachment{Name: name, Type: mediaType, Size: size, leaf: w.n})
 }
 
 // transferDecoder undoes the Content-Transfer-Encoding only (never a charset), so an
@@ -180,30 +268,6 @@ func transferDecoder(h textproto.Header, body io.Reader) io.Reader {
 	}
 	e, _ := message.New(message.Header{Header: th}, body)
 	return e.Body
-}
-
-// decodeTransfer reads a part's decoded body; size, when known (>= 0), is its length
-// from the counting pass.
-func decodeTransfer(h textproto.Header, body io.Reader, size int) ([]byte, error) {
-	r := transferDecoder(h, body)
-	if size < 0 {
-		return readAllSlack(r)
-	}
-	out := make([]byte, size, size+aesBlock)
-	n, err := io.ReadFull(r, out)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return out[:n], nil
-	case err != nil:
-		return out[:n], err
-	}
-	// More than counted (cannot happen with the same bytes; kept safe anyway).
-	rest, err := readAllSlack(r)
-	if len(rest) == 0 {
-		return out, err
-	}
-	all := make([]byte, 0, len(out)+len(rest)+aesBlock)
-	return append(append(all, out...), rest...), err
 }
 
 // readAllSlack reads r into a slice of exactly its size plus 16 bytes of spare

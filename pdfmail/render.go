@@ -53,8 +53,8 @@ type Options struct {
 // use: encrypt it from one goroutine at a time.
 type Document struct {
 	pdf         []byte
-	original    []byte
-	eml         []byte // original, deflated (by Encrypt)
+	source      Source // the message, read again while the PDF is written
+	size        int64  // the message's size
 	attachments []attachment
 	modTime     time.Time
 	// Pages is the number of pages laid out.
@@ -68,15 +68,23 @@ type Document struct {
 
 // Render parses msg (a whole RFC 5322 message, CRLF or LF line ends) and lays it out
 // as a PDF. The message is not copied: msg must stay unchanged until Encrypt returns.
-func Render(msg []byte, opts Options) (doc *Document, err error) {
+func Render(msg []byte, opts Options) (*Document, error) {
+	return RenderFrom(BytesSource(msg), int64(len(msg)), opts)
+}
+
+// RenderFrom is Render for a message read from open, size bytes long (a large
+// message need not be in memory: a file's reader does). Render reads it once;
+// Encrypt and EncryptTo read it twice more (the attachments and message.eml), and
+// it must not change in between.
+func RenderFrom(open Source, size int64, opts Options) (doc *Document, err error) {
 	// gopdf and the parsers see outside data: a panic becomes an error.
 	defer func() {
 		if r := recover(); r != nil {
 			doc, err = nil, fmt.Errorf("pdfmail: render: panic: %v", r)
 		}
 	}()
-	if opts.MaxSize > 0 && len(msg) > opts.MaxSize {
-		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrTooLarge, len(msg), opts.MaxSize)
+	if opts.MaxSize > 0 && size > int64(opts.MaxSize) {
+		return nil, fmt.Errorf("%w (%d > %d bytes)", ErrTooLarge, size, opts.MaxSize)
 	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
@@ -84,7 +92,7 @@ func Render(msg []byte, opts Options) (doc *Document, err error) {
 	if opts.MaxTextBytes <= 0 {
 		opts.MaxTextBytes = DefaultMaxTextBytes
 	}
-	m, err := parseMessage(msg)
+	m, err := parseFrom(open)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +110,8 @@ func Render(msg []byte, opts Options) (doc *Document, err error) {
 		return nil, err
 	}
 	doc = &Document{
-		original: msg,
+		source:   open,
+		size:     size,
 		modTime:  opts.Now,
 		Pages:    p.n,
 		Replaced: p.replaced,
@@ -180,7 +189,7 @@ func layout(p *page, m *parsed, lb labels, opts Options) error {
 		}
 	}
 	for _, a := range m.Attachments {
-		line := fmt.Sprintf("• %s (%s, %s)", a.Name, a.Type, humanize.IBytes(uint64(len(a.Data))))
+		line := fmt.Sprintf("• %s (%s, %s)", a.Name, a.Type, humanize.IBytes(uint64(a.Size)))
 		if err := p.text(margin, textW, line); err != nil {
 			return err
 		}

@@ -29,8 +29,17 @@ const (
 	// keys; nothing is known about the signature.
 	UnknownSigner
 	// SignatureBad: signed by a verification key, but the signature does
-	// not verify (altered content, expired or revoked key, weak hash).
+	// not verify (altered content; for Decrypt also an expired or revoked
+	// key or a weak hash).
 	SignatureBad
+	// SignatureKeyExpired (Verify): the signature is by a known key that
+	// has expired (or whose signature has).
+	SignatureKeyExpired
+	// SignatureKeyRevoked (Verify): the signature is by a revoked key.
+	SignatureKeyRevoked
+	// SignatureWeak (Verify): a valid signature with a weak digest (SHA-1,
+	// MD5, RIPEMD-160) or by a key below MinRSABits.
+	SignatureWeak
 )
 
 func (s SignatureStatus) String() string {
@@ -43,6 +52,12 @@ func (s SignatureStatus) String() string {
 		return "unknown signer"
 	case SignatureBad:
 		return "bad"
+	case SignatureKeyExpired:
+		return "key expired"
+	case SignatureKeyRevoked:
+		return "key revoked"
+	case SignatureWeak:
+		return "weak algorithm"
 	}
 	return fmt.Sprintf("SignatureStatus(%d)", int(s))
 }

@@ -182,3 +182,29 @@ func TestDecryptRefusesAlteredAndMalformed(t *testing.T) {
 		t.Error("Decrypt without a key succeeded")
 	}
 }
+
+// TestDecryptRefusesTruncated: encrypted data cut anywhere (in the key packet, in
+// the integrity-protected data, just before its MDC) is refused with an error,
+// never decrypted in part and never a panic.
+func TestDecryptRefusesTruncated(t *testing.T) {
+	alice := getKey(t, "alice@corp.example", Curve25519)
+	enc, err := Encrypt(testMessage(t, "x", 5000), alice.priv, []*PublicKey{alice.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	armored, err := encryptedPart(enc.ContentType, enc.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := unarmor(t, armored)
+	for _, n := range []int{1, 20, 60, len(bin) / 2, len(bin) - 23, len(bin) - 1} {
+		ct, body := wrapRFC3156(armorMessage(t, bin[:n]))
+		d, err := Decrypt(ct, body, alice.priv, []*PublicKey{alice.pub}, DecryptOptions{})
+		if err == nil || d != nil {
+			t.Errorf("cut to %d of %d bytes: decrypted (%v)", n, len(bin), err)
+		}
+		if !errors.Is(err, ErrDecrypt) && !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrNotEncrypted) {
+			t.Errorf("cut to %d of %d bytes: err %v, want ErrDecrypt or ErrMalformed", n, len(bin), err)
+		}
+	}
+}

@@ -3,8 +3,11 @@ package pgpmime
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
 )
 
 // keySeeds are valid keys in every form the parsers accept, and a few
@@ -87,6 +90,38 @@ func FuzzDecrypt(f *testing.F) {
 		}
 		if d.Signature == SignatureGood && d.SignerFingerprint != k.gen.Fingerprint {
 			t.Fatalf("good signature by %s", d.SignerFingerprint)
+		}
+	})
+}
+
+// FuzzVerify: inbound multipart/signed bodies are outside data. Only the
+// trusted key may make a good signature, and only over the exact content.
+func FuzzVerify(f *testing.F) {
+	k := getKey(f, "fuzz-signer@corp.example", Curve25519)
+	var sig bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&sig, k.priv.entity, strings.NewReader(signedPart), nil); err != nil {
+		f.Fatal(err)
+	}
+	ct, body := wrapSigned(signedPart, sig.Bytes())
+	f.Add(ct, body)
+	f.Add(ct, bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n")))
+	f.Add(ct, []byte("--sig-b\r\n\r\n--sig-b\r\nContent-Type: application/pgp-signature\r\n\r\n-----BEGIN PGP SIGNATURE-----\r\n\r\nwnUEARYKAB0WIQ\r\n-----END PGP SIGNATURE-----\r\n--sig-b--\r\n"))
+	f.Add(`multipart/signed; protocol="application/pgp-signature"; boundary=b`, []byte("--b\n--b\nContent-Transfer-Encoding: base64\nContent-Type: application/pgp-signature\n\n!!\n--b--"))
+	f.Fuzz(func(t *testing.T, ct string, body []byte) {
+		v, err := Verify(ct, body, []*PublicKey{k.pub})
+		if err != nil {
+			if v != nil {
+				t.Fatal("a verdict and an error")
+			}
+			return
+		}
+		if v.Status == SignatureGood {
+			if v.Fingerprint != k.gen.Fingerprint {
+				t.Fatalf("good signature by %s", v.Fingerprint)
+			}
+			if string(v.Content) != signedPart {
+				t.Fatalf("good signature over other content %q", v.Content)
+			}
 		}
 	})
 }

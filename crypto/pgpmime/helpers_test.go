@@ -2,6 +2,7 @@ package pgpmime
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,4 +173,16 @@ func armorMessage(t testing.TB, bin []byte) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// b64Lines is data in base64, lines of 76 with CRLF.
+func b64Lines(data []byte) string {
+	s := base64.StdEncoding.EncodeToString(data)
+	var b strings.Builder
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\r\n")
+		s = s[76:]
+	}
+	b.WriteString(s + "\r\n")
+	return b.String()
 }

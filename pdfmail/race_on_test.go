@@ -1,0 +1,5 @@
+//go:build race
+
+package pdfmail
+
+const raceEnabled = true
