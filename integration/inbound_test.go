@@ -165,6 +165,28 @@ func gpgsmSigned(t *testing.T, ca *partnerCA, p partner, to, subject string) []b
 	return []byte(b.String())
 }
 
+// gpgSigned is a whole RFC 3156 PGP/MIME message signed by p with gpg.
+func gpgSigned(t *testing.T, p pgpPartner, to, subject string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	in, sig := filepath.Join(dir, "content.eml"), filepath.Join(dir, "content.asc")
+	if err := os.WriteFile(in, []byte(partnerContent), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, p.env(), "gpg", "--batch", "--armor", "--digest-algo", "SHA256", "--detach-sign", "--output", sig, in); err != nil {
+		t.Fatalf("gpg --detach-sign: %v\n%s", err, out)
+	}
+	armored, err := os.ReadFile(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(partnerHeader(p.addr, to, subject) + "MIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"pgp-b\"\r\n\r\n" +
+		"--pgp-b\r\n" + partnerContent + "\r\n--pgp-b\r\n" +
+		"Content-Type: application/pgp-signature; name=signature.asc\r\n\r\n" +
+		strings.ReplaceAll(strings.ReplaceAll(string(armored), "\r\n", "\n"), "\n", "\r\n") + "\r\n--pgp-b--\r\n")
+}
+
 // ourVerdict returns the Authentication-Results value under our authserv-id
 // and the X-Mailseal-Signature value of a delivered message.
 func ourVerdict(t *testing.T, m *parsedMail) (ar, sig string) {
@@ -304,6 +326,31 @@ func TestInboundSignaturesThroughPostfix(t *testing.T) {
 		if ok, out := opensslVerifies(t, ca.cert, original); !ok {
 			t.Errorf("the delivered signed-data does not verify with openssl:\n%s", out)
 		}
+	})
+
+	t.Run("PGP/MIME signed with a known key: pgp=pass; tampered: pgp=fail", func(t *testing.T) {
+		pat := newPGPPartner(t, "pat@pgp.example")
+		if out, err := d.CLI("keys", "import", pat.export(t)); err != nil {
+			t.Fatalf("keys import: %v\n%s", err, out)
+		}
+		msg := gpgSigned(t, pat, "gus@corp.example", "PGP signed")
+		if r := send(pat.addr, "gus@corp.example", msg); r.Error() != nil {
+			t.Fatal(r.Error())
+		}
+		m := parseMail(t, pf.WaitDelivered(t, "gus@corp.example", 1, deliveryTimeout)[0])
+		ar, sig := ourVerdict(t, m)
+		mustContain(t, ar, "smime=none (OpenPGP signature, pgp=pass")
+		mustContain(t, sig, "pgp=pass")
+		_, report, _ := reportParts(t, m)
+		mustContain(t, report, "VALID signature (OpenPGP)")
+
+		tampered := bytes.Replace(msg, []byte("4711"), []byte("4712"), 1)
+		if r := send(pat.addr, "hal@corp.example", tampered); r.Error() != nil {
+			t.Fatal(r.Error())
+		}
+		_, sig = ourVerdict(t, parseMail(t, pf.WaitDelivered(t, "hal@corp.example", 1, deliveryTimeout)[0]))
+		mustContain(t, sig, "pgp=fail")
+		mustContain(t, sig, "code=pgp-bad-signature")
 	})
 
 	t.Run("tampered: fail with reason and tag", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
@@ -168,7 +169,7 @@ func (p *Processor) verifyInbound(ctx context.Context, m *original, in InboundSe
 			v, pgp = internalVerdict(fmt.Sprint(r)), nil
 		}
 	}()
-	msg, err := m.wholeMessage()
+	msg, bodyStart, err := m.inboundMessage()
 	if err != nil {
 		p.log.Warn("inbound verification: message unreadable", "queue_id", m.tx.QueueID, "err", err)
 		return internalVerdict(err.Error()), nil
@@ -178,7 +179,7 @@ func (p *Processor) verifyInbound(ctx context.Context, m *original, in InboundSe
 		return internalVerdict("no verdict"), nil
 	}
 	if v.Code == "not-smime" {
-		pgp = p.verifyPGP(ctx, m, v.From, msg)
+		pgp = p.verifyPGP(ctx, m, v.From, msg[bodyStart:])
 	}
 	return v, pgp
 }
@@ -186,6 +187,23 @@ func (p *Processor) verifyInbound(ctx context.Context, m *original, in InboundSe
 func internalVerdict(detail string) *trust.Verdict {
 	return &trust.Verdict{Result: trust.TempError, Code: "internal",
 		Reason: "The signature could not be checked because of an internal error; it will be tried again (" + detail + ")."}
+}
+
+// inboundMessage is the message as the verifiers read it: the kept
+// headers (forged verdicts removed), a blank line and the body, CRLF; and
+// where its body starts.
+func (m *original) inboundMessage() ([]byte, int, error) {
+	head := m.wholeHeader()
+	body, err := m.tx.Body()
+	if err != nil {
+		return nil, 0, fmt.Errorf("read spool: %w", err)
+	}
+	b := bytes.NewBuffer(make([]byte, 0, len(head)+int(m.tx.BodySize)+512))
+	b.Write(head)
+	if _, err := io.Copy(b, body); err != nil {
+		return nil, 0, fmt.Errorf("read spool: %w", err)
+	}
+	return b.Bytes(), len(head), nil
 }
 
 // harvest keeps the certificates of the signers that passed, with what
@@ -246,8 +264,14 @@ func requireSignatureReply(v *trust.Verdict, pgp *report.PGP) Reply {
 	const must = "Mail from this sender must carry a valid signature (S/MIME or PGP/MIME): "
 	if pgp != nil {
 		switch pgp.Code {
+		case "pgp-internal":
+			return TempFail("4.7.5", "The signature of your message could not be checked right now; please try again later")
 		case "pgp-unknown-key":
 			return Reject(550, "5.7.5", must+"it is signed with an OpenPGP key this gateway does not know for the sender")
+		case "pgp-key-expired", "pgp-key-revoked":
+			return Reject(550, "5.7.5", must+"the OpenPGP key it is signed with has expired or was revoked")
+		case "pgp-weak":
+			return Reject(550, "5.7.6", must+"its OpenPGP signature uses a digest or key too weak to accept")
 		case "pgp-malformed":
 			return Reject(550, "5.7.7", must+"its OpenPGP signature is damaged")
 		}

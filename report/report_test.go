@@ -99,7 +99,7 @@ func TestEveryCodeExplained(t *testing.T) {
 	codes := []string{"pass", "expired", "not-yet-valid", "revoked", "untrusted", "wrong-eku", "key-usage", "weak-digest",
 		"weak-key", "from-mismatch", "bad-signature", "content-mismatch", "no-signer", "malformed", "type-mismatch",
 		"unsupported-algorithm", "revocation-unknown", "internal", "partial", "unsigned", "not-smime", "encrypted",
-		"pgp-pass", "pgp-bad-signature", "pgp-unknown-key", "pgp-malformed"}
+		"pgp-pass", "pgp-bad-signature", "pgp-unknown-key", "pgp-malformed", "pgp-key-expired", "pgp-key-revoked", "pgp-weak", "pgp-internal"}
 	for _, lang := range []*texts{&en, &de} {
 		for _, c := range codes {
 			if _, ok := lang.meanings[c]; !ok {

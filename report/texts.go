@@ -111,6 +111,10 @@ var en = texts{
 		"pgp-bad-signature":     "The OpenPGP signature does not match the message: it was changed after signing, or the signature is forged.",
 		"pgp-unknown-key":       "The message is signed with an OpenPGP key this gateway does not know for the sender, so the signature does not prove who sent it.",
 		"pgp-malformed":         "The OpenPGP signature is damaged and could not be checked; it proves nothing.",
+		"pgp-key-expired":       "The OpenPGP key the message is signed with has expired, so the signature no longer proves who sent it.",
+		"pgp-key-revoked":       "The OpenPGP key the message is signed with was revoked by its owner, often because it was lost or stolen: someone else may have signed this message.",
+		"pgp-weak":              "The OpenPGP signature uses a method too weak to be safe, so it does not prove who sent the message or that it is unchanged.",
+		"pgp-internal":          "The gateway could not check the OpenPGP signature right now; the signature is not confirmed.",
 	},
 }
 
@@ -187,5 +191,9 @@ var de = texts{
 		"pgp-bad-signature":     "Die OpenPGP-Signatur passt nicht zur Nachricht: Sie wurde nach dem Signieren verändert oder die Signatur ist gefälscht.",
 		"pgp-unknown-key":       "Die Nachricht ist mit einem OpenPGP-Schlüssel signiert, den dieses Gateway für den Absender nicht kennt; die Signatur beweist nicht, wer sie geschickt hat.",
 		"pgp-malformed":         "Die OpenPGP-Signatur ist beschädigt und konnte nicht geprüft werden; sie beweist nichts.",
+		"pgp-key-expired":       "Der OpenPGP-Schlüssel, mit dem die Nachricht signiert ist, ist abgelaufen; die Signatur beweist nicht mehr, wer sie geschickt hat.",
+		"pgp-key-revoked":       "Der OpenPGP-Schlüssel, mit dem die Nachricht signiert ist, wurde von seinem Inhaber widerrufen, oft weil er verloren oder gestohlen wurde: Jemand anderes kann diese Nachricht signiert haben.",
+		"pgp-weak":              "Die OpenPGP-Signatur verwendet ein zu schwaches Verfahren; sie beweist weder den Absender noch, dass die Nachricht unverändert ist.",
+		"pgp-internal":          "Das Gateway konnte die OpenPGP-Signatur gerade nicht prüfen; die Signatur ist nicht bestätigt.",
 	},
 }
