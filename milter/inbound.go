@@ -324,6 +324,22 @@ func pgpResult(p *report.PGP) string {
 	return p.Result
 }
 
+// cleanFolding reports whether v has line breaks only as folding (a
+// newline followed by white space), as Postfix shows header values.
+func cleanFolding(v string) bool {
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '\r':
+			return false
+		case '\n':
+			if i+1 >= len(v) || (v[i+1] != ' ' && v[i+1] != '\t') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // tagSubject puts tag before the Subject. Any configured tag the sender
 // already put at its start is removed first, so no outsider can make mail
 // look verified. It returns nil when nothing changes.
@@ -354,7 +370,7 @@ func tagSubject(kept []Header, tag string, tags SubjectTags) *HeaderChange {
 		return nil
 	}
 	value := raw
-	if stripped {
+	if stripped || !cleanFolding(raw) {
 		value = encodeSubject(strings.TrimLeft(rest, " \t"))
 	}
 	if tag != "" {
