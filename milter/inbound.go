@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/asn1"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -98,7 +99,15 @@ func (p *Processor) inbound(ctx context.Context, m *original, set *Settings, ev 
 		return res, false
 	}
 	now := time.Now()
-	v, pgp := p.verifyInbound(ctx, m, in)
+	msg, err := m.inboundContent()
+	var v *trust.Verdict
+	var pgp *report.PGP
+	if err != nil {
+		p.log.Warn("inbound verification: message unreadable", "queue_id", m.tx.QueueID, "err", err)
+		v = internalVerdict(err.Error())
+	} else {
+		v, pgp = p.verifyInbound(ctx, m, in, msg)
+	}
 	passed := v.Result == trust.Pass || (pgp != nil && pgp.Result == "pass")
 	p.log.Info("inbound signature", "queue_id", m.tx.QueueID, "from", v.From, "smime", v.Result, "code", v.Code,
 		"kind", v.Kind, "partial", v.Partial, "pgp", pgpResult(pgp), "require_signature", required)
@@ -132,14 +141,10 @@ func (p *Processor) inbound(ctx context.Context, m *original, set *Settings, ev 
 	if in.Report != "" && signed {
 		text := report.Render(report.Input{Lang: in.Report, Gateway: set.AuthservID, CheckedAt: now, From: v.From,
 			Revocation: in.Revocation, SMIME: v, PGP: pgp})
-		body, err := m.tx.Body()
-		var raw []byte
-		if err == nil {
-			raw, err = io.ReadAll(body)
-		}
 		var ent *treat.Entity
-		if err == nil {
-			ent, err = treat.AttachReport(m.contentFields(), raw, text, report.FileName(in.Report))
+		err := errors.New("message unreadable")
+		if msg != nil {
+			ent, err = treat.AttachReport(msg.fields, msg.whole[msg.bodyStart:], text, report.FileName(in.Report))
 		}
 		if err != nil {
 			// The verdict headers still go out; only the attachment is lost.
@@ -162,24 +167,19 @@ func (p *Processor) inbound(ctx context.Context, m *original, set *Settings, ev 
 // verifyInbound runs the S/MIME verifier on the whole message and, for a
 // PGP/MIME signed one, the OpenPGP check. A failure of our own is a
 // temperror verdict.
-func (p *Processor) verifyInbound(ctx context.Context, m *original, in InboundSettings) (v *trust.Verdict, pgp *report.PGP) {
+func (p *Processor) verifyInbound(ctx context.Context, m *original, in InboundSettings, msg *inboundContent) (v *trust.Verdict, pgp *report.PGP) {
 	defer func() {
 		if r := recover(); r != nil {
 			p.log.Error("inbound verification panicked", "queue_id", m.tx.QueueID, "panic", r, "stack", string(debug.Stack()))
 			v, pgp = internalVerdict(fmt.Sprint(r)), nil
 		}
 	}()
-	msg, bodyStart, err := m.inboundMessage()
-	if err != nil {
-		p.log.Warn("inbound verification: message unreadable", "queue_id", m.tx.QueueID, "err", err)
-		return internalVerdict(err.Error()), nil
-	}
-	v = in.Verifier.VerifyMessage(ctx, msg)
+	v = in.Verifier.VerifyMessage(ctx, msg.whole)
 	if v == nil {
 		return internalVerdict("no verdict"), nil
 	}
 	if v.Code == "not-smime" {
-		pgp = p.verifyPGP(ctx, m, v.From, msg[bodyStart:])
+		pgp = p.verifyPGP(ctx, m, v.From, msg.fields, msg.whole[msg.bodyStart:])
 	}
 	return v, pgp
 }
@@ -189,21 +189,30 @@ func internalVerdict(detail string) *trust.Verdict {
 		Reason: "The signature could not be checked because of an internal error; it will be tried again (" + detail + ")."}
 }
 
-// inboundMessage is the message as the verifiers read it: the kept
-// headers (forged verdicts removed), a blank line and the body, CRLF; and
-// where its body starts.
-func (m *original) inboundMessage() ([]byte, int, error) {
+// inboundContent is what the verdict is about: the whole message as the
+// verifiers read it, where its body starts, and its Content-* fields (the
+// entity the report wraps). It is the message as received; when inbound
+// decryption is joined in, it is the decrypted message instead.
+type inboundContent struct {
+	whole     []byte        // header, blank line, body; CRLF
+	bodyStart int           // offset of the body in whole
+	fields    []treat.Field // the Content-* and MIME-Version fields
+}
+
+// inboundContent reads the message as received: the kept headers (forged
+// verdicts removed), a blank line and the body from the spool.
+func (m *original) inboundContent() (*inboundContent, error) {
 	head := m.wholeHeader()
 	body, err := m.tx.Body()
 	if err != nil {
-		return nil, 0, fmt.Errorf("read spool: %w", err)
+		return nil, fmt.Errorf("read spool: %w", err)
 	}
 	b := bytes.NewBuffer(make([]byte, 0, len(head)+int(m.tx.BodySize)+512))
 	b.Write(head)
 	if _, err := io.Copy(b, body); err != nil {
-		return nil, 0, fmt.Errorf("read spool: %w", err)
+		return nil, fmt.Errorf("read spool: %w", err)
 	}
-	return b.Bytes(), len(head), nil
+	return &inboundContent{whole: b.Bytes(), bodyStart: len(head), fields: m.contentFields()}, nil
 }
 
 // harvest keeps the certificates of the signers that passed, with what

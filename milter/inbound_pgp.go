@@ -3,11 +3,13 @@ package milter
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mailseal/mailseal/certs"
 	"github.com/mailseal/mailseal/crypto/pgpmime"
 	"github.com/mailseal/mailseal/report"
+	"github.com/mailseal/mailseal/treat"
 )
 
 // PGPKeyLister is the key directory's listing of partners' OpenPGP keys by
@@ -22,7 +24,7 @@ type PGPKeyLister interface {
 // other key proves nothing about the sender ("neutral"). There is no
 // Authentication-Results method for OpenPGP; the verdict goes into
 // SignatureHeader as pgp=RESULT.
-func (p *Processor) verifyPGP(ctx context.Context, m *original, from string, body []byte) *report.PGP {
+func (p *Processor) verifyPGP(ctx context.Context, m *original, from string, fields []treat.Field, body []byte) *report.PGP {
 	out := &report.PGP{}
 	if from == "" {
 		out.Result, out.Code, out.Reason = "neutral", "pgp-unknown-key", "The message has no single From: address to look up the sender's OpenPGP keys for."
@@ -46,7 +48,14 @@ func (p *Processor) verifyPGP(ctx context.Context, m *original, from string, bod
 			keys = append(keys, k)
 		}
 	}
-	v, err := pgpmime.VerifyAt(firstValue(m.kept, "Content-Type"), body, keys, now)
+	var ct string
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, "Content-Type") {
+			ct = strings.NewReplacer("\r", "", "\n", "").Replace(f.Value) // unfolded
+			break
+		}
+	}
+	v, err := pgpmime.VerifyAt(ct, body, keys, now)
 	if err != nil {
 		out.Result, out.Code, out.Reason = "permerror", "pgp-malformed", "The OpenPGP signature could not be read: "+err.Error()+"."
 		if errors.Is(err, pgpmime.ErrNotPGPMIME) {

@@ -280,3 +280,36 @@ type nilVerifier struct{}
 func (nilVerifier) VerifyMessage(context.Context, []byte) *trust.Verdict {
 	return internalVerdict("no verifier")
 }
+
+// A large signed message (a 12 MiB attachment) is verified whole and
+// wrapped with its report without a byte of the signed entity changing.
+func TestInboundLargeSignedMessage(t *testing.T) {
+	p := getPartner(t)
+	s, err := smime.NewSigner(p.alice.Key, p.alice.Cert, []*x509.Certificate{p.ca.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var content strings.Builder
+	content.WriteString("--mix\r\nContent-Type: text/plain\r\n\r\nThe drawings.\r\n--mix\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	line := strings.Repeat("QUJD", 19) + "\r\n"
+	for content.Len() < 12<<20 {
+		content.WriteString(line)
+	}
+	content.WriteString("--mix--\r\n")
+	e, err := treat.Sign(s, []treat.Field{{Name: "Content-Type", Value: `multipart/mixed; boundary="mix"`}}, strings.NewReader(content.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := []Header{{"From", "Alice Partner <alice@partner.example>"}, {"To", "bob@corp.example"}, {"Subject", "Drawings"}}
+	for _, f := range e.Fields {
+		hs = append(hs, Header{f.Name, f.Value})
+	}
+	proc, _ := inboundProcessor(t, policy.DefaultSpec(), InboundSettings{Report: "en"})
+	res := proc.Handle(context.Background(), inboundTx(hs, e.Body))
+	if ar, _ := added(res, "Authentication-Results"); !strings.Contains(ar, "smime=pass") {
+		t.Fatalf("A-R %q (%s)", ar, res.Detail)
+	}
+	if !bytes.Contains(res.Body, append([]byte("\r\n\r\n"), e.Body...)) {
+		t.Error("the signed entity is not in the new body byte for byte")
+	}
+}
