@@ -202,3 +202,83 @@ func TestHostileStructure(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestNilCheckerPointer: a nil *Checker behind the interface means "off",
+// not a crash on the first message.
+func TestNilCheckerPointer(t *testing.T) {
+	p := getPKI(t)
+	alice := p.leaf(t, smimetest.Template{CN: "Nil Alice"})
+	msg := multipartSigned(header(""), testContent, sign(t, smimetest.Spec{Content: []byte(testContent), Detached: true,
+		Certs: []*x509.Certificate{alice.Cert, p.inter.Cert}, Signers: []smimetest.Signer{{Cert: alice}}}))
+	var c *fakeChecker
+	v, err := New(Options{AnchorFiles: []string{p.anchorFile}, Revocation: RevocationRequire, Checker: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vd := v.VerifyMessage(context.Background(), msg)
+	if vd.Result != Pass || vd.Signers[0].Revocation.Problem == "" {
+		t.Fatalf("%s/%s %s; revocation %+v", vd.Result, vd.Code, vd.Reason, vd.Signers[0].Revocation)
+	}
+}
+
+// TestSelfSignedAnchorSigner: a partner whose own self-signed certificate
+// is the anchor verifies (a chain of one).
+func TestSelfSignedAnchorSigner(t *testing.T) {
+	self, err := smimetest.Issue(nil, smimetest.Template{CN: "Self", Emails: []string{"alice@partner.example"}, Key: smimetest.P256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := multipartSigned(header(""), testContent, sign(t, smimetest.Spec{Content: []byte(testContent), Detached: true, Signers: []smimetest.Signer{{Cert: self}}}))
+	v, err := New(Options{Own: []*x509.Certificate{self.Cert}, Revocation: RevocationRequire, Checker: &fakeChecker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vd := v.VerifyMessage(context.Background(), msg); vd.Result != Pass {
+		t.Fatalf("%s/%s %s", vd.Result, vd.Code, vd.Reason)
+	}
+}
+
+// TestConcurrentVerify: one Verifier serves many messages at once (run
+// with -race).
+func TestConcurrentVerify(t *testing.T) {
+	p := getPKI(t)
+	alice := p.leaf(t, smimetest.Template{CN: "Busy Alice", Key: smimetest.P256})
+	msg := multipartSigned(header(""), testContent, sign(t, smimetest.Spec{Content: []byte(testContent), Detached: true,
+		Certs: []*x509.Certificate{alice.Cert, p.inter.Cert}, Signers: []smimetest.Signer{{Cert: alice}}}))
+	v, err := New(Options{AnchorFiles: []string{p.anchorFile}, Checker: &fakeChecker{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan string, 8)
+	for range 8 {
+		go func() {
+			vd := v.VerifyMessage(context.Background(), msg)
+			errs <- string(vd.Result)
+		}()
+	}
+	for range 8 {
+		if r := <-errs; r != string(Pass) {
+			t.Errorf("result %s", r)
+		}
+	}
+}
+
+// BenchmarkVerifyMessage: a 100 KB message signed with RSA-2048, the whole
+// check (parse, signature, chain, revocation answered from memory).
+func BenchmarkVerifyMessage(b *testing.B) {
+	p := getPKI(b)
+	alice := p.leaf(b, smimetest.Template{CN: "Bench Alice"})
+	content := "Content-Type: text/plain\r\n\r\n" + strings.Repeat("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789\r\n", 1300)
+	msg := multipartSigned(header(""), content, sign(b, smimetest.Spec{Content: []byte(content), Detached: true,
+		Certs: []*x509.Certificate{alice.Cert, p.inter.Cert}, Signers: []smimetest.Signer{{Cert: alice}}}))
+	v, err := New(Options{AnchorFiles: []string{p.anchorFile}, Checker: &fakeChecker{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if vd := v.VerifyMessage(context.Background(), msg); vd.Result != Pass {
+			b.Fatal(vd.Reason)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"reflect"
 	"time"
 
 	"github.com/mailseal/mailseal/crypto/smime"
@@ -140,8 +141,9 @@ func New(o Options) (*Verifier, error) {
 	default:
 		return nil, fmt.Errorf("trust: revocation mode %q: want require, prefer or off", o.Revocation)
 	}
-	if v.checker == nil {
-		v.mode = RevocationOff
+	if rv := reflect.ValueOf(v.checker); v.checker == nil || rv.Kind() == reflect.Pointer && rv.IsNil() {
+		// A nil *revocation.Checker in the interface is "no checker" too.
+		v.checker, v.mode = nil, RevocationOff
 	}
 	if v.now == nil {
 		v.now = time.Now

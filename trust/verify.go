@@ -355,6 +355,13 @@ func (v *Verifier) checkSigner(ctx context.Context, sd *smime.SignedData, i int,
 		s.Result, s.Code, s.Reason = resultFor(code), code, reason(code, detail)
 		return s
 	}
+	// Strength first: Go refuses RSA keys under 1024 bits outright, which
+	// would read as a broken signature instead of a weak key.
+	if si.Cert != nil {
+		if msg := weakKey(si.Cert); msg != "" {
+			return fail("weak-key", msg)
+		}
+	}
 	if err := sd.VerifySigner(i, content); err != nil {
 		switch {
 		case errors.Is(err, smime.ErrBadSignature):
@@ -373,9 +380,6 @@ func (v *Verifier) checkSigner(ctx context.Context, sd *smime.SignedData, i int,
 	}
 	if si.WeakDigest() {
 		return fail("weak-digest", si.Digest)
-	}
-	if msg := weakKey(si.Cert); msg != "" {
-		return fail("weak-key", msg)
 	}
 	now := v.now()
 	if now.Before(si.Cert.NotBefore) {
@@ -400,7 +404,9 @@ func (v *Verifier) checkSigner(ctx context.Context, sd *smime.SignedData, i int,
 			return fail("weak-key", "intermediate "+c.Subject.CommonName+": "+msg)
 		}
 	}
-	if v.mode != RevocationOff {
+	if v.mode == RevocationOff {
+		s.Revocation.Problem = "revocation checking is off"
+	} else {
 		st, code, detail := v.revocation(ctx, chain)
 		s.Revocation = st
 		if code != "" {
@@ -508,6 +514,9 @@ func chainCode(err error, now time.Time) (string, string) {
 // revocation checks every certificate of the chain but the anchor. The
 // status returned is the worst found (the leaf's when all are good).
 func (v *Verifier) revocation(ctx context.Context, chain []*x509.Certificate) (revocation.Status, string, string) {
+	if len(chain) < 2 {
+		return revocation.Status{Problem: "the signer's certificate is itself a trust anchor"}, "", ""
+	}
 	var leaf, unknown revocation.Status
 	haveUnknown := false
 	for i := 0; i+1 < len(chain); i++ {

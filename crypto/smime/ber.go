@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 )
 
 // This file holds the small ASN.1 toolkit of the encryption code: a reader
@@ -342,4 +343,66 @@ func derSetOf(elems [][]byte) []byte {
 		}
 	}
 	return tlv(tagSet, sorted...)
+}
+
+// toDER re-encodes a decoded BER element in DER: definite lengths, OCTET
+// STRING segments joined, and the elements of every SET sorted. Signers
+// sign the DER of their signed attributes; a few send them in BER, which
+// must be turned back into what was signed.
+func toDER(e berElem, depth int) ([]byte, error) {
+	if depth > maxBERDepth {
+		return nil, fmt.Errorf("%w: nested too deep", errBER)
+	}
+	if !e.compound {
+		return appendIdentified(nil, e.class, false, e.tag, e.content), nil
+	}
+	if e.is(classUniversal, asn1.TagOctetString) {
+		v, err := octets(e)
+		if err != nil {
+			return nil, err
+		}
+		return appendIdentified(nil, e.class, false, e.tag, v), nil
+	}
+	kids, err := children(e)
+	if err != nil {
+		return nil, err
+	}
+	enc := make([][]byte, len(kids))
+	for i, k := range kids {
+		if enc[i], err = toDER(k, depth+1); err != nil {
+			return nil, err
+		}
+	}
+	if e.is(classUniversal, asn1.TagSet) {
+		slices.SortFunc(enc, bytes.Compare)
+	}
+	return appendIdentified(nil, e.class, true, e.tag, bytes.Join(enc, nil)), nil
+}
+
+// appendIdentified appends an element with any class and tag number.
+func appendIdentified(dst []byte, class byte, compound bool, tag int, content []byte) []byte {
+	id := class << 6
+	if compound {
+		id |= 0x20
+	}
+	if tag < 0x1f {
+		dst = appendHeader(dst, id|byte(tag), len(content))
+	} else {
+		var t []byte
+		for v := tag; ; v >>= 7 {
+			t = append([]byte{byte(v & 0x7f)}, t...)
+			if v < 0x80 {
+				break
+			}
+		}
+		for i := 0; i < len(t)-1; i++ {
+			t[i] |= 0x80
+		}
+		// appendHeader writes one identifier octet; put ours in front.
+		h := appendHeader(nil, id|0x1f, len(content))
+		dst = append(dst, h[0])
+		dst = append(dst, t...)
+		dst = append(dst, h[1:]...)
+	}
+	return append(dst, content...)
 }

@@ -13,6 +13,12 @@
 // smime_cipher setting to what recipients announced in SMIMECapabilities
 // (ParseSignerCapabilities reads those from a signature). Decrypt reads
 // all of these forms, and BER from other clients, for the inbound path.
+//
+// For inbound signatures, ParseSignedData reads a CMS SignedData (DER or
+// BER) and VerifySigner checks one signer's signed attributes and
+// signature (RSA PKCS #1 v1.5, RSA-PSS, ECDSA, Ed25519). Neither decides
+// whether the signer is trusted: package trust does (chain at the current
+// time, key usage, strength, revocation, From: address).
 // The CMS encoding is our own (smallstep/pkcs7 cannot encrypt in these
 // ways); see docs/architecture.md.
 //

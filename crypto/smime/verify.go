@@ -144,13 +144,14 @@ type SignerInfo struct {
 	// attributes (and through messageDigest the content).
 	HasSignedAttributes bool
 
-	kind          sigKind
-	sigAlg        algorithm
-	signedAttrs   []byte // DER to verify: the [0] field with the SET OF tag
-	messageDigest []byte
-	contentType   asn1.ObjectIdentifier
-	signature     []byte
-	problem       error // set while parsing: the signer cannot verify
+	kind           sigKind
+	sigAlg         algorithm
+	signedAttrs    []byte // DER to verify: the [0] field with the SET OF tag
+	signedAttrsDER []byte // a DER re-encoding when what was sent is not DER
+	messageDigest  []byte
+	contentType    asn1.ObjectIdentifier
+	signature      []byte
+	problem        error // set while parsing: the signer cannot verify
 }
 
 // WeakDigest reports whether the digest is one mailseal does not accept
@@ -382,6 +383,11 @@ func (si *SignerInfo) parseSignedAttrs(e berElem) error {
 	// The signature covers the DER of the attributes with the SET OF tag
 	// (RFC 5652 5.4). Signers write DER; what they sent is what they signed.
 	si.signedAttrs = append([]byte{tagSet}, e.full[1:]...)
+	if der, err := toDER(e, 0); err == nil {
+		if der = append([]byte{tagSet}, der[1:]...); !bytes.Equal(der, si.signedAttrs) {
+			si.signedAttrsDER = der
+		}
+	}
 	attrs, err := children(e)
 	if err != nil {
 		return fmt.Errorf("signed attributes: %w", err)
@@ -501,7 +507,12 @@ func (sd *SignedData) VerifySigner(i int, content []byte) (err error) {
 		// RFC 5652 5.3: other content types need signed attributes.
 		return fmt.Errorf("smime: verify: %w: content type %v without signed attributes", ErrMalformed, sd.ContentType)
 	}
-	return si.checkSignature(signed)
+	err = si.checkSignature(signed)
+	if errors.Is(err, ErrBadSignature) && si.HasSignedAttributes && si.signedAttrsDER != nil {
+		// The attributes came in BER: the signer signed their DER form.
+		err = si.checkSignature(si.signedAttrsDER)
+	}
+	return err
 }
 
 // checkSignature verifies the signature over data (signed attributes or

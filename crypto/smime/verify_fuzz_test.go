@@ -13,7 +13,7 @@ import (
 // It must never panic (a recovered panic shows as ErrInternal) and must
 // fail only with its documented errors.
 func FuzzParseSignedData(f *testing.F) {
-	ca := mustIssue(f, nil, smimetest.Template{CN: "Fuzz CA", IsCA: true})
+	ca := mustIssue(f, nil, smimetest.Template{CN: "Fuzz CA", IsCA: true, Key: smimetest.P256})
 	rsaLeaf := mustIssue(f, ca, smimetest.Template{CN: "a", Emails: []string{"a@x.example"}})
 	ecLeaf := mustIssue(f, ca, smimetest.Template{CN: "b", Emails: []string{"b@x.example"}, Key: smimetest.P256})
 	edLeaf := mustIssue(f, ca, smimetest.Template{CN: "c", Emails: []string{"c@x.example"}, Key: smimetest.Ed25519})
@@ -24,6 +24,7 @@ func FuzzParseSignedData(f *testing.F) {
 		{Content: content, Signers: []smimetest.Signer{{Cert: ecLeaf, BySKI: true}, {Cert: edLeaf}}},
 		{Content: content, Signers: []smimetest.Signer{{Cert: edLeaf, NoAttributes: true}}},
 		{Content: content, Signers: []smimetest.Signer{{Cert: rsaLeaf, Hash: crypto.SHA1}}},
+		{Content: content, Signers: []smimetest.Signer{{Cert: ecLeaf, BERAttributes: true}}},
 		{Content: content},
 	} {
 		der, err := smimetest.SignedData(spec)

@@ -192,6 +192,9 @@ type Signer struct {
 	BySKI bool
 	// Corrupt flips a bit of the signature.
 	Corrupt bool
+	// BERAttributes sends the signed attributes with an indefinite length
+	// (the signature still covers their DER), as some clients do.
+	BERAttributes bool
 }
 
 // Spec describes a SignedData.
@@ -347,6 +350,10 @@ func signerInfo(s Signer, h crypto.Hash, ct asn1.ObjectIdentifier, content []byt
 			must(asn1.Marshal(attribute{Type: oidSMIMECaps, Values: asn1.RawValue{FullBytes: set(caps)}})))
 		toSign = set
 		signedAttrs = append([]byte{0xa0}, set[1:]...)
+		if s.BERAttributes {
+			_, hdr := lengthOf(set)
+			signedAttrs = append(append([]byte{0xa0, 0x80}, set[hdr:]...), 0, 0)
+		}
 	}
 	var sigAlg []byte
 	var sig []byte
@@ -405,4 +412,16 @@ func PEM(c *Cert) (cert, key []byte, err error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// lengthOf returns the content length and header size of a DER element.
+func lengthOf(der []byte) (n, hdr int) {
+	if der[1] < 0x80 {
+		return int(der[1]), 2
+	}
+	k := int(der[1] & 0x7f)
+	for _, c := range der[2 : 2+k] {
+		n = n<<8 | int(c)
+	}
+	return n, 2 + k
 }
