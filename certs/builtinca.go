@@ -25,13 +25,17 @@ type BuiltinCA struct {
 	cert   *x509.Certificate
 	key    crypto.Signer
 	crlURL string
-	rand   io.Reader
+	// ocspURL, when not empty, goes into issued certificates' AIA as
+	// their OCSP responder (the Manager sets it from Options.OCSPURL).
+	ocspURL string
+	rand    io.Reader
 }
 
 var (
 	_ Issuer      = (*BuiltinCA)(nil)
 	_ CRLSigner   = (*BuiltinCA)(nil)
 	_ CACertifier = (*BuiltinCA)(nil)
+	_ OCSPSigner  = (*BuiltinCA)(nil)
 )
 
 // NewBuiltinCA wraps a root certificate and its key. crlURL, when not empty,
@@ -108,6 +112,9 @@ func (c *BuiltinCA) Issue(_ context.Context, req *IssueRequest) (*IssueResponse,
 	}
 	if c.crlURL != "" {
 		tmpl.CRLDistributionPoints = []string{c.crlURL}
+	}
+	if c.ocspURL != "" {
+		tmpl.OCSPServer = []string{c.ocspURL}
 	}
 	der, err := x509.CreateCertificate(c.rand, tmpl, c.cert, req.PublicKey, c.key)
 	if err != nil {

@@ -2,30 +2,31 @@ package certs
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
 	"math/big"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// crlCache keeps the last signed CRL. gen counts revocations; a CRL signed
-// at an older generation is stale.
+// crlCache keeps the last signed CRL with a digest of the revocations it
+// lists: a CRL whose list differs from the store's is stale.
 type crlCache struct {
 	mu     sync.Mutex
 	der    []byte
 	signed time.Time
-	atGen  uint64
-	gen    atomic.Uint64
+	state  [sha256.Size]byte
 }
 
-// CRL returns a DER CRL signed by the issuer (the built-in CA). It is cached
-// and signed anew when older than Options.CRLRefresh or after Revoke on this
-// Manager. (Revocations by another process sharing the store show up at the
-// next refresh.) Expired revoked certificates are left out. ErrNoCRL when the
-// issuer cannot sign CRLs.
+// CRL returns a DER CRL signed by the issuer (the built-in CA). Every call
+// reads the revoked certificates from the store (one indexed query), so a
+// revocation shows up at once, also one made by another process sharing
+// the store (`mailseal certs revoke` next to the running daemon). The
+// signed CRL is reused while the store's revocations are unchanged and it
+// is younger than Options.CRLRefresh. Expired revoked certificates are left
+// out. ErrNoCRL when the issuer cannot sign CRLs.
 func (m *Manager) CRL(ctx context.Context) ([]byte, error) {
 	signer, ok := m.issuer.(CRLSigner)
 	if !ok {
@@ -35,13 +36,13 @@ func (m *Manager) CRL(ctx context.Context) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := m.now()
-	gen := c.gen.Load()
-	if c.der != nil && c.atGen == gen && now.Sub(c.signed) < m.opts.CRLRefresh && !now.Before(c.signed) {
-		return slices.Clone(c.der), nil
-	}
 	recs, err := m.store.RevokedCerts(ctx, now)
 	if err != nil {
 		return nil, err
+	}
+	state := revocationState(recs)
+	if c.der != nil && c.state == state && now.Sub(c.signed) < m.opts.CRLRefresh && !now.Before(c.signed) {
+		return slices.Clone(c.der), nil
 	}
 	entries := make([]x509.RevocationListEntry, 0, len(recs))
 	for _, r := range recs {
@@ -68,8 +69,20 @@ func (m *Manager) CRL(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.der, c.signed, c.atGen = der, now, gen
+	c.der, c.signed, c.state = der, now, state
 	return slices.Clone(der), nil
+}
+
+// revocationState digests what a CRL lists (serial, time, reason of each
+// revoked certificate, in store order).
+func revocationState(recs []*CertRecord) [sha256.Size]byte {
+	h := sha256.New()
+	for _, r := range recs {
+		fmt.Fprintf(h, "%s %d %d\n", r.Serial, r.RevokedAt.Unix(), r.RevocationReason)
+	}
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // Revoke revokes every unexpired, unrevoked certificate of email with the
@@ -105,7 +118,6 @@ func (m *Manager) Revoke(ctx context.Context, email string, reason int) error {
 		if err := m.store.MarkRevoked(ctx, r.Serial, now, reason); err != nil {
 			return err
 		}
-		m.crl.gen.Add(1)
 		m.forgetCurrent(email)
 		revoked++
 		m.log.Info("certs: revoked certificate", "email", email, "serial", r.Serial, "reason", reason)

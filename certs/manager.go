@@ -186,7 +186,12 @@ func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 	if now := m.opts.Now(); cert.NotAfter.Sub(now) < m.opts.Validity {
 		m.log.Warn("certs: built-in CA expires soon; user certificates are cut short", "not_after", cert.NotAfter)
 	}
-	return NewBuiltinCA(cert, key, m.opts.CRLURL, m.opts.Rand)
+	ca, err := NewBuiltinCA(cert, key, m.opts.CRLURL, m.opts.Rand)
+	if err != nil {
+		return nil, err
+	}
+	ca.ocspURL = m.opts.OCSPURL
+	return ca, nil
 }
 
 // prepareStateDir creates dir 0700 when missing and tightens it to 0700 when

@@ -19,6 +19,7 @@ const (
 	DefaultCAName       = "mailseal built-in CA"
 	DefaultCAValidity   = 10 * 365 * 24 * time.Hour
 	DefaultCRLRefresh   = time.Hour
+	DefaultOCSPValidity = time.Hour
 	DefaultIssueTimeout = 2 * time.Minute
 	masterKeyFileName   = "master.key"
 	databaseFileName    = "mailseal.db"
@@ -47,6 +48,13 @@ type Options struct {
 	RenewBefore time.Duration
 	// CRLURL goes into user certificates as CRL distribution point.
 	CRLURL string
+	// OCSPURL goes into user certificates (AIA) as their OCSP responder:
+	// where partners reach Manager.OCSPResponse (the admin listener's /ocsp).
+	OCSPURL string
+	// OCSPValidity: an OCSP answer is valid (nextUpdate) this long after
+	// it is made; default 1h. Partners may cache it that long, so a
+	// revocation reaches them within this time.
+	OCSPValidity time.Duration
 	// CAName is the subject CN of the built-in root; default
 	// "mailseal built-in CA".
 	CAName string
@@ -120,6 +128,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CRLRefresh <= 0 {
 		o.CRLRefresh = DefaultCRLRefresh
+	}
+	if o.OCSPValidity <= 0 {
+		o.OCSPValidity = DefaultOCSPValidity
 	}
 	if o.IssueTimeout <= 0 {
 		o.IssueTimeout = DefaultIssueTimeout

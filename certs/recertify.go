@@ -62,6 +62,7 @@ func (m *Manager) RecertifyCA(ctx context.Context) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	nca.ocspURL = m.opts.OCSPURL
 	m.issuer, m.caCert = nca, cert
 	m.log.Info("certs: re-certified built-in CA", "subject", cert.Subject.String(), "permitted_email", strings.Join(permitted, " "),
 		"sha256", FingerprintSHA256(cert), "previous_sha256", FingerprintSHA256(old))

@@ -201,6 +201,19 @@ func (s *SQLiteStore) MarkRevoked(ctx context.Context, serial string, at time.Ti
 	return nil
 }
 
+// CertBySerial implements Store.
+func (s *SQLiteStore) CertBySerial(ctx context.Context, serial string) (*CertRecord, error) {
+	r, err := scanCert(s.db.QueryRowContext(ctx,
+		`SELECT `+certColumns+` FROM certificates WHERE serial = ?`, serial))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("certs: load certificate %s: %w", serial, err)
+	}
+	return r, nil
+}
+
 // RevokedCerts implements Store.
 func (s *SQLiteStore) RevokedCerts(ctx context.Context, notAfter time.Time) ([]*CertRecord, error) {
 	return s.queryCerts(ctx, `SELECT `+certColumns+` FROM certificates

@@ -33,6 +33,9 @@ type Store interface {
 	// MarkRevoked records a revocation; it returns ErrNotFound when no
 	// unrevoked certificate with that serial exists.
 	MarkRevoked(ctx context.Context, serial string, at time.Time, reason int) error
+	// CertBySerial returns the certificate with that serial (lower-case hex,
+	// no leading zeros, as in CertRecord.Serial), revoked or not.
+	CertBySerial(ctx context.Context, serial string) (*CertRecord, error)
 	// RevokedCerts returns revoked certificates whose NotAfter is after notAfter.
 	RevokedCerts(ctx context.Context, notAfter time.Time) ([]*CertRecord, error)
 

@@ -44,10 +44,12 @@ type TrustConfig struct {
 	AnchorFiles []string `mapstructure:"anchor_files"`
 	SystemRoots bool     `mapstructure:"system_roots"`
 	Revocation  string   `mapstructure:"revocation"`
-	// RevocationTimeout bounds one OCSP, CRL or issuer fetch.
-	RevocationTimeout time.Duration `mapstructure:"revocation_timeout"`
-	Report            string        `mapstructure:"report"`
-	SubjectTags       SubjectTags   `mapstructure:"subject_tags"`
+	// RevocationTimeout bounds one OCSP, CRL or issuer fetch;
+	// RevocationCacheMax the answers kept per cache.
+	RevocationTimeout  time.Duration `mapstructure:"revocation_timeout"`
+	RevocationCacheMax int           `mapstructure:"revocation_cache_max"`
+	Report             string        `mapstructure:"report"`
+	SubjectTags        SubjectTags   `mapstructure:"subject_tags"`
 }
 
 // SubjectTags are the Subject prefixes for inbound verdicts; "" adds none.
@@ -71,6 +73,7 @@ type CAConfig struct {
 	RenewBefore   time.Duration `mapstructure:"renew_before"`
 	RenewInterval time.Duration `mapstructure:"renew_interval"`
 	CRLURL        string        `mapstructure:"crl_url"`
+	OCSPURL       string        `mapstructure:"ocsp_url"`
 	Subject       string        `mapstructure:"subject"`
 }
 

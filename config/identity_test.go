@@ -27,6 +27,34 @@ func TestCRLURLOnlyWhenConfigured(t *testing.T) {
 	}
 }
 
+// ca.ocsp_url goes into certificates only when set; URLs no partner can
+// reach are warned about, the trust.revocation_* defaults hold.
+func TestOCSPURLAndRevocationKeys(t *testing.T) {
+	cfg, err := load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OCSPURL() != "" || cfg.Trust.RevocationTimeout.String() != "10s" || cfg.Trust.RevocationCacheMax != 10000 {
+		t.Errorf("defaults: OCSPURL %q, trust %+v", cfg.OCSPURL(), cfg.Trust)
+	}
+	cfg, err = load(writeFile(t, "ca:\n  crl_url: https://pki.corp.example/mail.crl\n  ocsp_url: http://ocsp.corp.example/ocsp\ntrust:\n  revocation_timeout: 3s\n  revocation_cache_max: 50\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.OCSPURL() != "http://ocsp.corp.example/ocsp" || len(cfg.CAWarnings()) != 0 || cfg.Trust.RevocationTimeout.String() != "3s" || cfg.Trust.RevocationCacheMax != 50 {
+		t.Errorf("configured: OCSPURL %q, warnings %q, trust %+v", cfg.OCSPURL(), cfg.CAWarnings(), cfg.Trust)
+	}
+	for _, u := range []string{"http://127.0.0.1:8892/ocsp", "http://localhost/ocsp", "http://[::1]/ocsp", "http://10.1.2.3/ocsp", "http://mailgw/ocsp"} {
+		cfg, err = load(writeFile(t, "ca:\n  crl_url: https://pki.corp.example/mail.crl\n  ocsp_url: "+u+"\n"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ws := cfg.CAWarnings(); len(ws) != 1 || !strings.Contains(ws[0], "ca.ocsp_url \""+u+"\" names a host partners cannot reach") {
+			t.Errorf("%s: warnings %q", u, ws)
+		}
+	}
+}
+
 func TestParseSubject(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

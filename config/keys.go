@@ -14,7 +14,7 @@ type Key struct {
 // Keys lists every key mailseal understands, in documentation order.
 var Keys = []Key{
 	{"listen", "inet:127.0.0.1:8891", "socket", "Milter socket Postfix connects to: inet:HOST:PORT or unix:/path."},
-	{"admin_listen", "127.0.0.1:8892", "host:port", "HTTP listener for /healthz, /metrics, /ca.pem, /ca.crt and /ca.crl. Empty disables it."},
+	{"admin_listen", "127.0.0.1:8892", "host:port", "HTTP listener for /healthz, /metrics, /ca.pem, /ca.crt, /ca.crl and the built-in CA's OCSP responder /ocsp. Empty disables it."},
 	{"state_dir", defaultStateDir(), "path", "Directory for the SQLite store (which also holds the built-in CA), the master key and the copy ledger (created 0700; tightened to 0700 when group or others may use it)."},
 	{"authserv_id", defaultAuthservID(), "string", "Our identity in Authentication-Results; inbound copies carrying it are removed."},
 	{"internal_domains", []string{}, "list of domains", "Senders in these domains (and their subdomains) get personal certificates. Empty: nothing is signed."},
@@ -29,6 +29,7 @@ var Keys = []Key{
 	{"ca.renew_before", "720h", "duration", "Re-issue a certificate this long before it expires."},
 	{"ca.renew_interval", "1h", "duration", "How often the background renewer looks for certificates to renew."},
 	{"ca.crl_url", "", "URL", "CRL distribution point written into user certificates, where partners can fetch it (e.g. a public copy of http://ADMIN_LISTEN/ca.crl). Empty: certificates name no CRL, and serve and config check warn."},
+	{"ca.ocsp_url", "", "URL", "OCSP responder written into new user certificates (AIA), where partners ask whether a certificate is revoked: a URL that reaches /ocsp on admin_listen (e.g. through a reverse proxy). Empty: certificates name no OCSP responder (partners use the CRL)."},
 	{"ca.subject", "CN=mailseal built-in CA", "distinguished name", "Subject of a new built-in CA, e.g. \"CN=Corp Mail CA,O=Corp,C=DE\" (CN, O, OU, L, ST, C). Used when the CA is created on first start; changing it later does not change an existing CA."},
 	{"auth.login_maps", "", "path", "File mapping SMTP AUTH logins to the sender addresses each may use (`login  addr1, addr2`; `%u@domain` = login@domain): see docs/policy.md. Re-read on SIGHUP. Empty: a login may send only as itself."},
 	{"reinject", "127.0.0.1:10026", "host:port", "Postfix smtpd without milters where mailseal re-injects per-group copies (see postfix-config). Empty: messages that need splitting are tempfailed."},
@@ -56,7 +57,8 @@ var Keys = []Key{
 	{"trust.anchor_files", []string{}, "list of paths", "PEM files with the root (or intermediate) CA certificates of partners whose S/MIME signatures inbound mail is checked against, besides the system roots and our own CA. Each file must exist and hold at least one CA certificate. Re-read on SIGHUP."},
 	{"trust.system_roots", true, "bool", "Also trust the operating system's root CAs for inbound S/MIME signatures."},
 	{"trust.revocation", "prefer", "require|prefer|off", "Revocation check of inbound signers' certificates (OCSP, then the CRL over HTTP). require: a signature whose revocation status cannot be found out is temperror (mail from require_signature partners is tempfailed 451 4.7.5); prefer: checked when possible, an unknown status is reported but does not fail the signature; off: not checked."},
-	{"trust.revocation_timeout", "10s", "duration", "How long one OCSP request, CRL download or AIA issuer download may take. Answers are cached (until their nextUpdate, at most 24h); a failed source is retried after a minute."},
+	{"trust.revocation_timeout", "10s", "duration", "How long one revocation lookup for a partner's certificate may take (an OCSP request, a CRL or missing intermediate download); a responder that does not answer in time is remembered as failed for a minute."},
+	{"trust.revocation_cache_max", 10000, "int", "Most OCSP answers (and, separately, CRLs and downloaded intermediates) kept in memory; each is kept until its nextUpdate, at most 24h."},
 	{"trust.report", "off", "off|de|en", "Attach a readable signature verification report (German: Signaturpruefbericht.txt, English: signature-report.txt) to signed inbound mail. The message becomes multipart/mixed with the original signed part first, byte for byte, so the recipient's client can still verify it. off: headers only."},
 	{"trust.subject_tags.pass", "", "string", "Put this before the Subject of inbound mail whose signature verified (e.g. \"[signed]\"). Empty: no tag. A copy of any configured tag that the sender put there is removed first."},
 	{"trust.subject_tags.fail", "", "string", "Put this before the Subject of inbound mail whose signature did not verify (e.g. \"[signature INVALID]\"). Empty: no tag."},

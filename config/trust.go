@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -22,9 +21,6 @@ func (c *Config) validateTrust(bad func(key, format string, args ...any)) {
 	case "require", "prefer", "off":
 	default:
 		bad("trust.revocation", "%q is not one of require, prefer, off", c.Trust.Revocation)
-	}
-	if c.Trust.RevocationTimeout < 100*time.Millisecond || c.Trust.RevocationTimeout > 5*time.Minute {
-		bad("trust.revocation_timeout", "must be between 100ms and 5m, got %s", c.Trust.RevocationTimeout)
 	}
 	switch c.Trust.Report {
 	case "off", "de", "en":

@@ -80,6 +80,17 @@ func (c *Config) Validate() Problems {
 			bad("ca.crl_url", "%q is not an http(s) URL", c.CA.CRLURL)
 		}
 	}
+	if c.CA.OCSPURL != "" {
+		if u, err := url.Parse(c.CA.OCSPURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("ca.ocsp_url", "%q is not an http(s) URL", c.CA.OCSPURL)
+		}
+	}
+	if t := c.Trust.RevocationTimeout; t < 100*time.Millisecond || t > 5*time.Minute {
+		bad("trust.revocation_timeout", "must be between 100ms and 5m, got %s", t)
+	}
+	if n := c.Trust.RevocationCacheMax; n < 1 {
+		bad("trust.revocation_cache_max", "must be a positive number, got %d", n)
+	}
 	if _, err := ParseSubject(c.CA.Subject); err != nil {
 		bad("ca.subject", "%v", err)
 	}
@@ -218,6 +229,10 @@ func (c *Config) TrustedPrefixes() []netip.Prefix {
 // The admin listener is usually loopback, which no partner can reach, so it
 // is never written into certificates by default (see CAWarnings).
 func (c *Config) CRLURL() string { return c.CA.CRLURL }
+
+// OCSPURL is the OCSP responder user certificates name: ca.ocsp_url only,
+// for the same reason.
+func (c *Config) OCSPURL() string { return c.CA.OCSPURL }
 
 func isDomain(d string) bool {
 	if d == "" || len(d) > 253 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -121,20 +122,27 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 			return nil
 		}),
 	})
-	var reason int
+	var reasonText string
 	revoke := &cobra.Command{
 		Use:   "revoke EMAIL",
 		Short: "Revoke every valid certificate of a user; the CRL lists them and the next mail gets a new one",
 		Args:  cobra.ExactArgs(1),
-		RunE: forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
-			if err := m.Revoke(ctx, email, reason); err != nil {
-				return err
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reason, err := parseReason(reasonText)
+			if err != nil {
+				return &exitError{code: 2, err: err}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificates of %s (reason %d)\n", email, reason)
-			return nil
-		}),
+			return forUser(cfgPath, func(ctx context.Context, cmd *cobra.Command, m *certs.Manager, email string) error {
+				if err := m.Revoke(ctx, email, reason); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked the certificates of %s (reason %d %s); the CRL (/ca.crl) and OCSP (/ocsp) on admin_listen say so at once\n",
+					email, reason, reasonNames[reason])
+				return nil
+			})(cmd, args)
+		},
 	}
-	revoke.Flags().IntVar(&reason, "reason", 0, "RFC 5280 reason code (0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation)")
+	revoke.Flags().StringVar(&reasonText, "reason", "0", "RFC 5280 reason, by code or name: 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation, 9 privilegeWithdrawn")
 	cmd.AddCommand(revoke)
 	var chain bool
 	export := &cobra.Command{
@@ -209,4 +217,29 @@ func newCACommand(cfgPath func() string) *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// reasonNames are the RFC 5280 CRLReason codes a user certificate may be
+// revoked with (2 cACompromise and 10 aACompromise concern CAs, 6
+// certificateHold would need an unhold mailseal does not offer, 8 exists
+// only in delta CRLs, 7 is unused).
+var reasonNames = map[int]string{
+	0: "unspecified", 1: "keyCompromise", 3: "affiliationChanged", 4: "superseded",
+	5: "cessationOfOperation", 9: "privilegeWithdrawn",
+}
+
+// parseReason reads --reason as a code or a name (case-insensitive).
+func parseReason(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil {
+		if _, ok := reasonNames[n]; ok {
+			return n, nil
+		}
+	}
+	for n, name := range reasonNames {
+		if strings.EqualFold(s, name) {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("--reason %q: not one of 0 unspecified, 1 keyCompromise, 3 affiliationChanged, 4 superseded, 5 cessationOfOperation, 9 privilegeWithdrawn", s)
 }

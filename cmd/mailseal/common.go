@@ -98,12 +98,12 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		Validity:      cfg.CA.Validity,
 		RenewBefore:   cfg.CA.RenewBefore,
 		CRLURL:        cfg.CRLURL(),
+		OCSPURL:       cfg.OCSPURL(),
 		Logger:        log,
 		OnIssue:       onIssue,
-		// `certs revoke` runs in another process: the daemon's cached CRL
-		// picks such a revocation up within this time.
-		CRLRefresh: 5 * time.Minute,
-		CASubject:  caSubject,
+		// The CRL and OCSP answers read revocations from the store on each
+		// request, so `certs revoke` in another process shows at once.
+		CASubject: caSubject,
 		// Non-nil even when empty: `certs issue` then refuses every address.
 		InternalDomains: append([]string{}, cfg.InternalDomains...),
 	})

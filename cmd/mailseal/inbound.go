@@ -19,7 +19,8 @@ type inboundWiring struct {
 }
 
 func newInboundWiring(cfg *config.Config, own *x509.Certificate) inboundWiring {
-	return inboundWiring{own: own, checker: revocation.NewChecker(revocation.Options{Timeout: cfg.Trust.RevocationTimeout})}
+	return inboundWiring{own: own, checker: revocation.NewChecker(revocation.Options{
+		Timeout: cfg.Trust.RevocationTimeout, CacheMax: cfg.Trust.RevocationCacheMax})}
 }
 
 // inboundFrom builds the trust.* part of the processor's settings: the

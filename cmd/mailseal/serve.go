@@ -309,6 +309,7 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	check("log", a.Log != b.Log)
 	check("socketmap", a.Socketmap != b.Socketmap)
 	check("trust.revocation_timeout", a.Trust.RevocationTimeout != b.Trust.RevocationTimeout)
+	check("trust.revocation_cache_max", a.Trust.RevocationCacheMax != b.Trust.RevocationCacheMax)
 	return keys
 }
 
