@@ -158,7 +158,7 @@ func (p *Processor) inbound(ctx context.Context, m *original, set *Settings, ev 
 		}
 	}
 	if v.Result == trust.Pass {
-		p.harvest(ctx, m, v)
+		p.harvest(ctx, m, set, v)
 	}
 	m.inbound = e
 	return res, false
@@ -218,13 +218,18 @@ func (m *original) inboundContent() (*inboundContent, error) {
 // harvest keeps the certificates of the signers that passed, with what
 // they announced, so the next mail to them is encrypted. A failure is
 // logged: it never changes what happens to this message.
-func (p *Processor) harvest(ctx context.Context, m *original, v *trust.Verdict) {
+func (p *Processor) harvest(ctx context.Context, m *original, set *Settings, v *trust.Verdict) {
 	h, ok := p.keySources().dir.(Harvester)
 	if !ok {
 		return
 	}
 	for _, s := range v.Signers {
 		if s.Result != trust.Pass || s.Cert == nil {
+			continue
+		}
+		// Our own users' certificates (their mail back through a list or
+		// a forward) are not partners' keys.
+		if s.Email != "" && set.Policy.IsInternal(s.Email) {
 			continue
 		}
 		res, err := h.Harvest(ctx, s.Cert, capabilitiesDER(s.Capabilities))

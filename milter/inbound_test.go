@@ -313,3 +313,35 @@ func TestInboundLargeSignedMessage(t *testing.T) {
 		t.Error("the signed entity is not in the new body byte for byte")
 	}
 }
+
+// An internal user's own certificate, seen in a signature that comes back
+// in from outside (a list, a forward), is not harvested as a partner's.
+func TestInboundDoesNotHarvestInternalSigners(t *testing.T) {
+	p := getPartner(t)
+	carol, err := smimetest.Issue(p.ca, smimetest.Template{CN: "Carol", Emails: []string{"carol@corp.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := smime.NewSigner(carol.Key, carol.Cert, []*x509.Certificate{p.ca.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := treat.Sign(s, []treat.Field{{Name: "Content-Type", Value: "text/plain"}}, strings.NewReader("hi\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := []Header{{"From", "carol@corp.example"}, {"To", "bob@corp.example"}, {"Subject", "list"}}
+	for _, f := range e.Fields {
+		hs = append(hs, Header{f.Name, f.Value})
+	}
+	proc, _ := inboundProcessor(t, policy.DefaultSpec(), InboundSettings{})
+	tx := inboundTx(hs, e.Body)
+	tx.From = "list-bounces@lists.example"
+	res := proc.Handle(context.Background(), tx)
+	if ar, _ := added(res, "Authentication-Results"); !strings.Contains(ar, "smime=pass") {
+		t.Fatalf("A-R %q (%s)", ar, res.Detail)
+	}
+	if has, _, _ := proc.keySources().dir.Availability(context.Background(), "carol@corp.example"); has {
+		t.Error("an internal user's certificate was harvested")
+	}
+}
