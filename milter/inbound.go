@@ -320,7 +320,7 @@ func smtpText(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if r < 0x20 || r >= 0x7f {
-			r = '?'
+			r = ' ' // as every reply mailseal writes (docs/postfix.md)
 		}
 		b.WriteRune(r)
 		if b.Len() >= 300 {
