@@ -20,14 +20,19 @@ func FuzzVerdictHeaders(f *testing.F) {
 				if c >= 0x80 || (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
 					t.Fatalf("%s: byte %#x in %q", what, c, v)
 				}
-				if c == '\n' && (i+1 >= len(v) || v[i+1] != '\t') {
-					t.Fatalf("%s: line break not followed by a tab in %q", what, v)
+				if c == '\n' && (i+1 >= len(v) || (v[i+1] != '\t' && v[i+1] != ' ')) {
+					t.Fatalf("%s: line break not followed by white space in %q", what, v)
 				}
 			}
 		}
 		check("headerValue", headerValue(s))
 		check("quoteASCII", quoteASCII(s))
-		check("fold", fold([]string{"smime=fail", "reason=" + headerValue(s), "name=" + headerValue(s)}))
+		items := []string{"smime=fail", "reason=" + headerValue(s), "name=" + headerValue(s)}
+		folded := fold(items)
+		check("fold", folded)
+		if got := strings.NewReplacer("\n\t", " ", "\n", "").Replace(folded); got != strings.Join(items, "; ") {
+			t.Fatalf("fold changed the text: %q, want %q", got, strings.Join(items, "; "))
+		}
 		if t := smtpText(s); strings.ContainsAny(t, "\r\n") {
 			panic("smtpText kept a line break")
 		}

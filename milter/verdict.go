@@ -223,9 +223,11 @@ func clip(v string) string {
 	return v[:i] + "..."
 }
 
-// fold joins items with "; " and folds (newline + tab, as Postfix shows
-// folded fields) only at white space, so no token is ever cut; lines stay
-// under 78 characters where the words allow.
+// fold joins items with "; " and folds only at white space, so no token
+// is ever cut: between items with newline and tab (as Postfix shows folded
+// fields), inside an item longer than what is left of the line with a
+// newline before the space it had, so unfolding gives back every value
+// exactly. Lines stay under 78 characters where the words allow.
 func fold(items []string) string {
 	var b strings.Builder
 	n := 0
@@ -233,16 +235,20 @@ func fold(items []string) string {
 		if i > 0 {
 			b.WriteByte(';')
 			n++
-		}
-		for j, w := range strings.Split(it, " ") {
-			sep := 1
-			if i == 0 && j == 0 {
-				sep = 0
-			}
-			if sep == 1 && n+1+len(w) > 76 {
+			if n+1+len(it) > 76 {
 				b.WriteString("\n\t")
 				n = 8
-			} else if sep == 1 {
+			} else {
+				b.WriteByte(' ')
+				n++
+			}
+		}
+		for j, w := range strings.Split(it, " ") {
+			if j > 0 {
+				if n+1+len(w) > 76 {
+					b.WriteString("\n")
+					n = 0
+				}
 				b.WriteByte(' ')
 				n++
 			}
