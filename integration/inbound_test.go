@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,4 +396,28 @@ func TestInboundSignaturesThroughPostfix(t *testing.T) {
 		ar, _ := ourVerdict(t, m)
 		mustContain(t, ar, "smime=none")
 	})
+}
+
+// trust.anchor_files is re-read on SIGHUP: a partner's signature that was
+// untrusted verifies once its root is configured, without a restart.
+func TestInboundAnchorsReloadOnSIGHUP(t *testing.T) {
+	ca := newPartnerCA(t, "Later Root CA")
+	vera := ca.issue(t, "vera@partner.example")
+	d, pf := setupPolicy(t, "", nil)
+	verdictFor := func(rcpt string) (string, string) {
+		t.Helper()
+		if r := pf.Submit(postfixtest.Mail{From: vera.addr, To: []string{rcpt}, Data: opensslSigned(t, vera, rcpt, "Anchors"), SourceIP: untrustedIP}); r.Error() != nil {
+			t.Fatal(r.Error())
+		}
+		return ourVerdict(t, parseMail(t, pf.WaitDelivered(t, rcpt, 1, deliveryTimeout)[0]))
+	}
+	ar, sig := verdictFor("v1@corp.example")
+	mustContain(t, ar, "smime=fail")
+	mustContain(t, sig, "code=untrusted")
+
+	d.WriteConfig(d.BaseConfig() + "trust:\n  anchor_files: [" + ca.cert + "]\n")
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("configuration reloaded", 10*time.Second)
+	ar, _ = verdictFor("v2@corp.example")
+	mustContain(t, ar, "smime=pass")
 }
