@@ -211,6 +211,15 @@ func TestUnauthorisedMailIsNotSigned(t *testing.T) {
 			}
 			raw := pf.WaitDelivered(t, tc.rcpt, 1, deliveryTimeout)[0]
 			got := receivedHeader.ReplaceAll(raw, nil)
+			// Mail to internal recipients gets our verdict on its (missing)
+			// signature; nothing else changes.
+			verdict := regexp.MustCompile(`(?m)^(Authentication-Results: ` + authservID + `;|X-Mailseal-Signature: )[^\r]*\r\n([ \t][^\r]*\r\n)*`)
+			if strings.HasSuffix(tc.rcpt, "@corp.example") {
+				if n := len(verdict.FindAll(got, -1)); n != 2 || !bytes.Contains(got, []byte("smime=none")) {
+					t.Errorf("%d verdict headers (want Authentication-Results and X-Mailseal-Signature with smime=none)", n)
+				}
+				got = verdict.ReplaceAll(got, nil)
+			}
 			if !bytes.Equal(got, msg) {
 				t.Fatalf("message changed on the way:\n%s\n---want---\n%s", head(got), head(msg))
 			}

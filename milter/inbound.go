@@ -91,6 +91,11 @@ func (e *inboundEdits) applyTo(c *content) {
 func (p *Processor) inbound(ctx context.Context, m *original, set *Settings, ev policy.Evaluation, res Result) (out Result, stop bool) {
 	in := set.Inbound
 	required := ev.RequireSignature
+	if !anyInternal(set, m.tx.Rcpts) {
+		// Relayed on to the outside (a trusted client whose mail is not
+		// signed for): the verdict is for our own readers only.
+		return res, false
+	}
 	if in.Verifier == nil {
 		if required == "reject" {
 			return p.fail(m.tx, res, TempFail("4.7.5", "The signature of your message cannot be checked right now; please try again later"),
@@ -162,6 +167,15 @@ func (p *Processor) inbound(ctx context.Context, m *original, set *Settings, ev 
 	}
 	m.inbound = e
 	return res, false
+}
+
+func anyInternal(set *Settings, rcpts []string) bool {
+	for _, r := range rcpts {
+		if set.Policy.IsInternal(strings.Trim(strings.TrimSpace(r), "<>")) {
+			return true
+		}
+	}
+	return false
 }
 
 // verifyInbound runs the S/MIME verifier on the whole message and, for a
