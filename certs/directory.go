@@ -14,8 +14,9 @@ import (
 // Provenance says where a partner key came from.
 type Provenance string
 
-// Provenances of partner keys. Only ProvenanceImported is written today;
-// harvesting from signed mail, LDAP and WKD will add the others.
+// Provenances of partner keys. ProvenanceImported is written by the import
+// commands, ProvenanceHarvested by Harvest (verified signatures of inbound
+// mail); LDAP and WKD will add the others.
 const (
 	ProvenanceImported  Provenance = "imported"
 	ProvenanceHarvested Provenance = "harvested"
@@ -54,6 +55,12 @@ type PartnerCert struct {
 	Provenance  Provenance
 	Trust       TrustLevel
 	AddedAt     time.Time
+	// Capabilities is the DER SMIMECapabilities the partner announced in a
+	// verified signature (harvesting), nil when none is known.
+	Capabilities []byte
+	// SeenAt is when a verified signature last showed the certificate;
+	// zero when it never did.
+	SeenAt time.Time
 }
 
 // PartnerPGPKey is a partner's OpenPGP public key in the directory.

@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -20,6 +21,60 @@ func (s *SQLiteStore) PutPartnerCert(ctx context.Context, r *PartnerCert) error 
 		RETURNING id`,
 		[]any{r.Fingerprint, r.CertDER, r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(), string(r.Provenance), string(r.Trust), r.AddedAt.Unix()},
 		"partner_cert_emails", "cert_id", r.Emails)
+}
+
+// HarvestPartnerCert implements Store. It reads the row first, in the same
+// transaction, so an administrator's entry (or removal) is never changed
+// by what a partner's signature brought along.
+func (s *SQLiteStore) HarvestPartnerCert(ctx context.Context, r *PartnerCert) (HarvestOutcome, error) {
+	what := "harvested certificate " + r.Fingerprint
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("certs: store %s: %w", what, err)
+	}
+	defer tx.Rollback()
+	var (
+		id      int64
+		prov    string
+		removed sql.NullInt64
+	)
+	err = tx.QueryRowContext(ctx, `SELECT id, provenance, removed_at FROM partner_certs WHERE fingerprint = ?`, r.Fingerprint).Scan(&id, &prov, &removed)
+	var outcome HarvestOutcome
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if err := tx.QueryRowContext(ctx, `INSERT INTO partner_certs
+			(fingerprint, cert_der, subject, not_before, not_after, provenance, trust, added_at, capabilities, seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.Fingerprint, r.CertDER, r.Subject, r.NotBefore.Unix(), r.NotAfter.Unix(), string(r.Provenance), string(r.Trust),
+			r.AddedAt.Unix(), r.Capabilities, r.SeenAt.Unix()).Scan(&id); err != nil {
+			return "", fmt.Errorf("certs: store %s: %w", what, err)
+		}
+		for _, e := range r.Emails {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO partner_cert_emails (cert_id, email) VALUES (?, ?) ON CONFLICT DO NOTHING`, id, e); err != nil {
+				return "", fmt.Errorf("certs: store %s: %w", what, err)
+			}
+		}
+		outcome = HarvestAdded
+	case err != nil:
+		return "", fmt.Errorf("certs: store %s: %w", what, err)
+	case removed.Valid:
+		// An administrator removed it: a signature must not bring it back.
+		return HarvestRemoved, nil
+	default:
+		if _, err := tx.ExecContext(ctx, `UPDATE partner_certs SET capabilities = COALESCE(?, capabilities), seen_at = ? WHERE id = ?`,
+			r.Capabilities, r.SeenAt.Unix(), id); err != nil {
+			return "", fmt.Errorf("certs: store %s: %w", what, err)
+		}
+		outcome = HarvestRefreshed
+		if Provenance(prov) != ProvenanceHarvested {
+			outcome = HarvestKept
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("certs: store %s: %w", what, err)
+	}
+	r.ID = id
+	return outcome, nil
 }
 
 // PutPartnerPGPKey implements Store.
@@ -65,7 +120,7 @@ func (s *SQLiteStore) putKey(ctx context.Context, what string, id *int64, upsert
 
 // PartnerCerts implements Store.
 func (s *SQLiteStore) PartnerCerts(ctx context.Context, email string) ([]*PartnerCert, error) {
-	const cols = `c.id, c.fingerprint, c.cert_der, c.subject, c.not_before, c.not_after, c.provenance, c.trust, c.added_at`
+	const cols = `c.id, c.fingerprint, c.cert_der, c.subject, c.not_before, c.not_after, c.provenance, c.trust, c.added_at, c.capabilities, c.seen_at`
 	q := `SELECT ` + cols + ` FROM partner_certs c WHERE c.removed_at IS NULL ORDER BY c.not_before DESC, c.id DESC`
 	var args []any
 	if email != "" {
@@ -79,11 +134,15 @@ func (s *SQLiteStore) PartnerCerts(ctx context.Context, email string) ([]*Partne
 			r                          PartnerCert
 			notBefore, notAfter, added int64
 			prov, trust                string
+			seen                       sql.NullInt64
 		)
-		if err := rows.Scan(&r.ID, &r.Fingerprint, &r.CertDER, &r.Subject, &notBefore, &notAfter, &prov, &trust, &added); err != nil {
+		if err := rows.Scan(&r.ID, &r.Fingerprint, &r.CertDER, &r.Subject, &notBefore, &notAfter, &prov, &trust, &added, &r.Capabilities, &seen); err != nil {
 			return err
 		}
 		r.NotBefore, r.NotAfter, r.AddedAt = time.Unix(notBefore, 0), time.Unix(notAfter, 0), time.Unix(added, 0)
+		if seen.Valid {
+			r.SeenAt = time.Unix(seen.Int64, 0)
+		}
 		r.Provenance, r.Trust = Provenance(prov), TrustLevel(trust)
 		out = append(out, &r)
 		return nil

@@ -112,6 +112,13 @@ var sqliteMigrations = []migration{
 			updated_at INTEGER NOT NULL
 		)`,
 	}},
+	// Harvesting from signed inbound mail: the SMIMECapabilities a partner
+	// announced in a verified signature (DER, NULL when none), and when a
+	// verified signature last showed the certificate.
+	{version: 5, name: "harvested certificates", sql: []string{
+		`ALTER TABLE partner_certs ADD COLUMN capabilities BLOB`,
+		`ALTER TABLE partner_certs ADD COLUMN seen_at INTEGER`,
+	}},
 }
 
 // migrate brings db up to the newest schema. It is idempotent and safe when

@@ -56,6 +56,11 @@ type Store interface {
 	// PartnerCerts returns the partner certificates not removed that name
 	// email ("" = all), the latest NotBefore first.
 	PartnerCerts(ctx context.Context, email string) ([]*PartnerCert, error)
+	// HarvestPartnerCert stores a certificate seen in a verified signature
+	// as rec says (provenance harvested). When the fingerprint is known it
+	// only refreshes the capabilities (when rec has some) and SeenAt, never
+	// provenance, trust or a removal; it reports what it did.
+	HarvestPartnerCert(ctx context.Context, rec *PartnerCert) (HarvestOutcome, error)
 	// RemovePartnerCert marks a partner certificate removed; ErrNotFound
 	// when no such certificate is stored (and not removed).
 	RemovePartnerCert(ctx context.Context, fingerprint string, at time.Time) error

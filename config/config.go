@@ -24,7 +24,6 @@ type Config struct {
 	MasterKey       string       `mapstructure:"master_key"`
 	Store           StoreConfig  `mapstructure:"store"`
 	CA              CAConfig     `mapstructure:"ca"`
-	Trust           TrustConfig  `mapstructure:"trust"`
 	Auth            AuthConfig   `mapstructure:"auth"`
 	Reinject        string       `mapstructure:"reinject"`
 	SocketmapListen string       `mapstructure:"socketmap_listen"`
@@ -37,6 +36,27 @@ type Config struct {
 	// Socketmap tunes the socketmap server; its address stays socketmap_listen.
 	Socketmap SocketmapConfig `mapstructure:"socketmap"`
 	PDF       PDFConfig       `mapstructure:"pdf"`
+	Trust     TrustConfig     `mapstructure:"trust"`
+}
+
+// TrustConfig is how inbound signatures are verified and reported (trust.*).
+type TrustConfig struct {
+	AnchorFiles []string `mapstructure:"anchor_files"`
+	SystemRoots bool     `mapstructure:"system_roots"`
+	Revocation  string   `mapstructure:"revocation"`
+	// RevocationTimeout bounds one OCSP, CRL or issuer fetch;
+	// RevocationCacheMax the answers kept per cache.
+	RevocationTimeout  time.Duration `mapstructure:"revocation_timeout"`
+	RevocationCacheMax int           `mapstructure:"revocation_cache_max"`
+	Report             string        `mapstructure:"report"`
+	SubjectTags        SubjectTags   `mapstructure:"subject_tags"`
+}
+
+// SubjectTags are the Subject prefixes for inbound verdicts; "" adds none.
+type SubjectTags struct {
+	Pass       string `mapstructure:"pass"`
+	Fail       string `mapstructure:"fail"`
+	Unverified string `mapstructure:"unverified"`
 }
 
 // StoreConfig selects where certificates and keys live.
@@ -66,12 +86,6 @@ type StepConfig struct {
 	Provisioner  string `mapstructure:"provisioner"`
 	KeyFile      string `mapstructure:"key_file"`
 	PasswordFile string `mapstructure:"password_file"`
-}
-
-// TrustConfig is how partners' certificates are checked (trust.*).
-type TrustConfig struct {
-	RevocationTimeout  time.Duration `mapstructure:"revocation_timeout"`
-	RevocationCacheMax int           `mapstructure:"revocation_cache_max"`
 }
 
 // AuthConfig says which senders SMTP AUTH logins may use.

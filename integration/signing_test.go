@@ -211,6 +211,15 @@ func TestUnauthorisedMailIsNotSigned(t *testing.T) {
 			}
 			raw := pf.WaitDelivered(t, tc.rcpt, 1, deliveryTimeout)[0]
 			got := receivedHeader.ReplaceAll(raw, nil)
+			// Mail to internal recipients gets our verdict on its (missing)
+			// signature; nothing else changes.
+			verdict := regexp.MustCompile(`(?m)^(Authentication-Results: ` + authservID + `;|X-Mailseal-Signature: )[^\r]*\r\n([ \t][^\r]*\r\n)*`)
+			if strings.HasSuffix(tc.rcpt, "@corp.example") {
+				if n := len(verdict.FindAll(got, -1)); n != 2 || !bytes.Contains(got, []byte("smime=none")) {
+					t.Errorf("%d verdict headers (want Authentication-Results and X-Mailseal-Signature with smime=none)", n)
+				}
+				got = verdict.ReplaceAll(got, nil)
+			}
 			if !bytes.Equal(got, msg) {
 				t.Fatalf("message changed on the way:\n%s\n---want---\n%s", head(got), head(msg))
 			}
@@ -249,9 +258,25 @@ func TestForgedVerdictHeadersAreRemoved(t *testing.T) {
 			if len(trace) != tc.wantTrace || (tc.wantTrace == 1 && !strings.Contains(trace[0], "signer=alice@corp.example")) {
 				t.Errorf("trace headers %q, want %d of ours", trace, tc.wantTrace)
 			}
-			ar := m.Header.Values("Authentication-Results")
-			if len(ar) != 1 || !strings.HasPrefix(ar[0], "other.example;") {
-				t.Errorf("Authentication-Results %q, want only the other.example one", ar)
+			// Inbound mail gets our own verdict (unsigned: smime=none);
+			// of the forged ones only the other.example one stays.
+			var theirs, ours []string
+			for _, v := range m.Header.Values("Authentication-Results") {
+				if strings.HasPrefix(v, authservID+";") {
+					ours = append(ours, v)
+				} else {
+					theirs = append(theirs, v)
+				}
+			}
+			if len(theirs) != 1 || !strings.HasPrefix(theirs[0], "other.example;") {
+				t.Errorf("Authentication-Results %q, want only the other.example one", theirs)
+			}
+			wantOurs := 0
+			if tc.name == "inbound" {
+				wantOurs = 1
+			}
+			if len(ours) != wantOurs || (wantOurs == 1 && !strings.Contains(ours[0], "smime=none")) {
+				t.Errorf("our Authentication-Results %q, want %d with smime=none", ours, wantOurs)
 			}
 		})
 	}

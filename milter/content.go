@@ -23,6 +23,7 @@ type original struct {
 	subject    *HeaderChange    // subject with the confidential tag removed, if any
 	digest     []byte           // SHA-256 of the body, once computed
 	prot       *treat.Protected // the content with protected headers, once built
+	inbound    *inboundEdits    // inbound: the signature verdict's edits
 	// encryptLeft counts the encrypted groups still to render; the last one
 	// drops prot, so a large entity is not kept alive longer than needed.
 	encryptLeft int
@@ -50,6 +51,7 @@ func (p *Processor) render(ctx context.Context, m *original, g policy.Group) (*c
 	}
 	switch g.Treatment {
 	case policy.TreatPlain:
+		m.inbound.applyTo(c)
 		return c, Reply{}, nil
 	case policy.TreatSign:
 		reply, err := p.sign(ctx, m, c)

@@ -349,51 +349,6 @@ func (p *Processor) decryptionOf(d *treat.Decrypted, rcpts []string, kept []Head
 	return dec
 }
 
-// applyDecryption is the inbound step of Handle: it decrypts the message
-// when the rules allow and edits res to deliver the decrypted content
-// (Content-* fields and body replaced, the protected Subject restored,
-// DecryptedHeader added), or notes why it stays encrypted. An error comes
-// with the reply to give.
-func (p *Processor) applyDecryption(ctx context.Context, tx *Transaction, kept []Header, res *Result) (Reply, error) {
-	dec, note, reply, err := p.decrypt(ctx, tx, kept)
-	if err != nil {
-		return reply, err
-	}
-	if dec == nil {
-		if note != "" {
-			res.AddHeaders = append(res.AddHeaders, Header{NotDecryptedHeader, note})
-			p.log.Info("message not decrypted", "queue_id", tx.QueueID, "why", note)
-		}
-		return Reply{}, nil
-	}
-	dec.apply(tx, res, p.settings.Load().AuthservID)
-	return Reply{}, nil
-}
-
-// apply edits res to deliver the decrypted content in place.
-func (d *decryption) apply(tx *Transaction, res *Result, authservID string) {
-	res.DeleteHeaders = append(res.DeleteHeaders, HeaderRefs(tx.Headers, func(h Header) bool {
-		return !isOwnHeader(h, authservID) && isContentHeader(h.Name)
-	})...)
-	for _, f := range d.fields {
-		v := strings.ReplaceAll(f.Value, "\r\n", "\n")
-		if strings.EqualFold(f.Name, "Content-Type") && !strings.Contains(v, "\n") {
-			v = foldParams(v)
-		}
-		res.AddHeaders = append(res.AddHeaders, Header{f.Name, v})
-	}
-	if d.subject != nil {
-		if _, ok := findSubject(tx.Headers); ok {
-			res.ChangeHeaders = setChange(res.ChangeHeaders, HeaderChange{Name: "Subject", Index: 1, Value: d.subject.Value})
-		} else {
-			res.AddHeaders = append(res.AddHeaders, Header{"Subject", d.subject.Value})
-		}
-	}
-	res.AddHeaders = append(res.AddHeaders, d.header)
-	res.Body = d.body
-	res.Action = "decrypted"
-}
-
 func findSubject(hs []Header) (Header, bool) {
 	for _, h := range hs {
 		if strings.EqualFold(h.Name, "Subject") {

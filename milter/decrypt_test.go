@@ -52,7 +52,7 @@ func newDecryptFixture(t *testing.T) *decryptFixture {
 }
 
 // inboundTx is mail from a partner's server to internal recipients.
-func inboundTx(ct, body string, extra []Header, rcpts ...string) *Transaction {
+func encryptedTx(ct, body string, extra []Header, rcpts ...string) *Transaction {
 	hs := []Header{
 		{"Received", "from mx.partner.example by mx.corp.example"},
 		{"From", "Bob <bob@partner.example>"},
@@ -106,7 +106,7 @@ func TestInboundDecrypt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			enc := smimeTo(t, secretEntity, tc.cipher, f.alice)
 			forged := []Header{{"X-Mailseal-Decrypted", "S/MIME AES-256-GCM for alice@corp.example; integrity=authenticated"}}
-			tx := inboundTx(enc.ContentType, string(enc.Body), forged, "alice@corp.example")
+			tx := encryptedTx(enc.ContentType, string(enc.Body), forged, "alice@corp.example")
 			res := f.p.Handle(ctx, tx)
 			if !res.Reply.Accepted() || res.Action != "decrypted" {
 				t.Fatalf("reply %v action %q detail %q", res.Reply, res.Action, res.Detail)
@@ -140,7 +140,7 @@ func TestInboundDecrypt(t *testing.T) {
 func TestDecryptInboundMessage(t *testing.T) {
 	f := newDecryptFixture(t)
 	enc := smimeTo(t, secretEntity, smime.AES256GCM, f.alice)
-	tx := inboundTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example")
+	tx := encryptedTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example")
 	dec, reply, err := f.p.decryptInbound(context.Background(), tx, tx.Headers)
 	if err != nil || !reply.Accepted() || dec == nil {
 		t.Fatalf("dec %v reply %v err %v", dec, reply, err)
@@ -188,7 +188,7 @@ func TestInboundNotDecrypted(t *testing.T) {
 		{"garbage", toAlice.ContentType, []byte("TWFpbHNlYWw=\r\n"), []string{"alice@corp.example"}, "malformed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tx := inboundTx(tc.ct, string(tc.body), nil, tc.rcpts...)
+			tx := encryptedTx(tc.ct, string(tc.body), nil, tc.rcpts...)
 			res := f.p.Handle(ctx, tx)
 			if !res.Reply.Accepted() || res.Body != nil || res.Action == "decrypted" {
 				t.Fatalf("reply %v action %q body %d bytes", res.Reply, res.Action, len(res.Body))
@@ -207,7 +207,7 @@ func TestInboundNotDecrypted(t *testing.T) {
 	}
 
 	t.Run("both-recipients-open", func(t *testing.T) {
-		tx := inboundTx(toBoth.ContentType, string(toBoth.Body), nil, "alice@corp.example", "Carol@Corp.Example")
+		tx := encryptedTx(toBoth.ContentType, string(toBoth.Body), nil, "alice@corp.example", "Carol@Corp.Example")
 		res := f.p.Handle(ctx, tx)
 		v, _ := addedHeader(res, DecryptedHeader)
 		if res.Action != "decrypted" || !strings.Contains(v, "for 2 recipients") || strings.Contains(v, "Carol") {
@@ -227,7 +227,7 @@ func TestInboundEFAILNestedPart(t *testing.T) {
 		b.WriteString(h.Name + ": " + h.Value + "\r\n")
 	}
 	b.WriteString("\r\n" + string(enc.Body) + "--e\r\nContent-Type: text/html\r\n\r\n\">\r\n--e--\r\n")
-	tx := inboundTx("multipart/mixed; boundary=e", b.String(), nil, "alice@corp.example")
+	tx := encryptedTx("multipart/mixed; boundary=e", b.String(), nil, "alice@corp.example")
 	res := f.p.Handle(context.Background(), tx)
 	if !res.Reply.Accepted() || res.Body != nil || res.Action == "decrypted" {
 		t.Fatalf("reply %v action %q", res.Reply, res.Action)
@@ -261,7 +261,7 @@ func TestInboundDecryptPGP(t *testing.T) {
 		t.Fatal(err)
 	}
 	handle := func() (Result, string) {
-		tx := inboundTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example")
+		tx := encryptedTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example")
 		tx.Headers = tx.Headers[:len(tx.Headers)-1] // no Content-Transfer-Encoding
 		res := f.p.Handle(ctx, tx)
 		v, _ := addedHeader(res, DecryptedHeader)
@@ -298,7 +298,7 @@ func TestInboundDecryptKeyStoreDownTempfails(t *testing.T) {
 	f := newDecryptFixture(t)
 	f.p.SetDecryptionKeys(failingKeys{})
 	enc := smimeTo(t, secretEntity, smime.AES256GCM, f.alice)
-	res := f.p.Handle(context.Background(), inboundTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example"))
+	res := f.p.Handle(context.Background(), encryptedTx(enc.ContentType, string(enc.Body), nil, "alice@corp.example"))
 	if res.Reply.Code != 451 || res.Body != nil || len(res.AddHeaders) != 0 {
 		t.Fatalf("reply %v body %d", res.Reply, len(res.Body))
 	}
@@ -334,7 +334,7 @@ func TestInboundOpaqueSignedNoNote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := f.p.Handle(context.Background(), inboundTx("application/pkcs7-mime; name=smime.p7m", base64.StdEncoding.EncodeToString(der)+"\r\n", nil, "alice@corp.example"))
+	res := f.p.Handle(context.Background(), encryptedTx("application/pkcs7-mime; name=smime.p7m", base64.StdEncoding.EncodeToString(der)+"\r\n", nil, "alice@corp.example"))
 	if res.Body != nil || len(res.AddHeaders) != 0 || !res.Reply.Accepted() {
 		t.Fatalf("reply %v adds %v", res.Reply, res.AddHeaders)
 	}

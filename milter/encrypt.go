@@ -172,14 +172,20 @@ func (p *Processor) encryptSMIME(ctx context.Context, m *original, g policy.Grou
 	var caps [][]smime.Capability
 	for _, r := range g.Recipients {
 		addr := strings.Trim(strings.TrimSpace(r), "<>")
-		cert, _, err := ks.dir.SMIMECertificate(ctx, addr)
+		cert, rec, err := ks.dir.SMIMECertificate(ctx, addr)
 		if err != nil {
 			// Known a moment ago at Evaluate: removed or expired since, or
 			// the store failed. Retry later rather than send it otherwise.
 			return nil, "", fmt.Errorf("certificate of %s: %w", addr, errTemporary(err))
 		}
 		rcpts = append(rcpts, smime.Recipient{Cert: cert, KeyTransport: kt})
-		caps = append(caps, nil) // imported certificates announce nothing
+		// A harvested certificate comes with what the partner announced in
+		// its signature; an imported one announces nothing.
+		var announced []smime.Capability
+		if rec != nil && len(rec.Capabilities) > 0 {
+			announced, _ = smime.ParseSMIMECapabilities(rec.Capabilities) // unreadable: as if none
+		}
+		caps = append(caps, announced)
 	}
 	cipher, err := smime.ChooseCipher(string(g.SMIME.Cipher), caps)
 	if err != nil {

@@ -37,6 +37,7 @@ type Settings struct {
 	Engine     *policy.Engine  // rules: what each recipient gets
 	AuthservID string
 	PDF        PDFSettings // the PDF fallback
+	Inbound    InboundSettings
 }
 
 // Processor is mailseal's Handler: strip forged verdict headers, decide per
@@ -173,6 +174,11 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	}
 
 	m := &original{tx: tx, kept: kept, authservID: set.AuthservID, signer: plan.Signer}
+	if plan.Direction == policy.Inbound {
+		if r, stop := p.inbound(ctx, m, set, ev, res); stop {
+			return r
+		}
+	}
 	// The tag is the internal sender's instruction to this gateway; inbound
 	// subjects are the outside sender's and stay as they are.
 	if ev.SubjectChanged && plan.Direction == policy.Outbound {
@@ -231,12 +237,8 @@ func (p *Processor) Handle(ctx context.Context, tx *Transaction) Result {
 	res.AddHeaders = append(res.AddHeaders, in.adds...)
 	res.Body = in.body
 	res.Action, res.Detail = summarise(groups, copies), plan.Reason
-	if plan.Direction == policy.Inbound && len(groups) == 1 && res.Body == nil {
-		// Inbound mail encrypted as a whole to internal users is delivered
-		// decrypted (milter/decrypt.go has the rules).
-		if r, err := p.applyDecryption(ctx, tx, kept, &res); err != nil {
-			return p.fail(tx, res, r, err)
-		}
+	if m.inbound != nil && m.inbound.decrypted {
+		res.Action = "decrypted"
 	}
 	p.logDecision(tx, res)
 	return res

@@ -108,6 +108,10 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
+	wiring := newInboundWiring(cfg, mgr.CACertificate())
+	if settings.Inbound, err = inboundFrom(cfg, wiring); err != nil {
+		return &exitError{code: 2, err: err}
+	}
 	var reinjector milter.Reinjector
 	if cfg.Reinject != "" {
 		reinjector = countingReinjector{&reinject.Client{Addr: cfg.Reinject, Helo: cfg.AuthservID, Logger: log}, metrics}
@@ -214,7 +218,7 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				cfg = reload(cfg, proc, metrics, log)
+				cfg = reload(cfg, proc, wiring, metrics, log)
 				logCADomainWarnings(cfg, mgr, log)
 				continue
 			}
@@ -233,11 +237,14 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 }
 
 // reload swaps in a new config atomically; a bad file keeps the old one.
-func reload(old *config.Config, proc *milter.Processor, metrics *admin.Metrics, log *slog.Logger) *config.Config {
+func reload(old *config.Config, proc *milter.Processor, wiring inboundWiring, metrics *admin.Metrics, log *slog.Logger) *config.Config {
 	cfg, err := config.Load(old.Source)
 	var settings *milter.Settings
 	if err == nil {
 		settings, err = settingsFrom(cfg)
+	}
+	if err == nil {
+		settings.Inbound, err = inboundFrom(cfg, wiring)
 	}
 	if err != nil {
 		metrics.Reloaded(false)
@@ -305,6 +312,8 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	check("milter", am != bm)
 	check("log", a.Log != b.Log)
 	check("socketmap", a.Socketmap != b.Socketmap)
+	check("trust.revocation_timeout", a.Trust.RevocationTimeout != b.Trust.RevocationTimeout)
+	check("trust.revocation_cache_max", a.Trust.RevocationCacheMax != b.Trust.RevocationCacheMax)
 	return keys
 }
 
