@@ -385,6 +385,43 @@ func TestInboundSignaturesThroughPostfix(t *testing.T) {
 		mustContain(t, ar, "smime=pass")
 	})
 
+	t.Run("signed, then encrypted to us: decrypted and verified", func(t *testing.T) {
+		// A require_signature partner: the signature inside the encryption
+		// is what lets it in, so it must be checked after decrypting.
+		ivy := exportCert(t, d, "ivy@corp.example")
+		signed := opensslSigned(t, sam, "ivy@corp.example", "ignored")
+		// The signed entity starts at openssl's own MIME-Version field,
+		// after the partner header opensslSigned put in front.
+		entity := signed[bytes.Index(signed, []byte("MIME-Version:")):]
+		enc := opensslEncrypt(t, entity, "-aes-256-gcm", ivy)
+		msg := append([]byte(partnerHeader(sam.addr, "ivy@corp.example", "Signed and sealed")), enc...)
+		if r := send(sam.addr, "ivy@corp.example", msg); r.Error() != nil {
+			t.Fatalf("signed and encrypted mail refused: %v", r.Error())
+		}
+		raw := pf.WaitDelivered(t, "ivy@corp.example", 1, deliveryTimeout)[0]
+		m := parseMail(t, raw)
+		if got := m.Header.Get("X-Mailseal-Decrypted"); !strings.HasPrefix(got, "S/MIME AES-256-GCM for ivy@corp.example") {
+			t.Fatalf("X-Mailseal-Decrypted %q\n%s", got, head(raw))
+		}
+		ar, sig := ourVerdict(t, m)
+		mustContain(t, ar, "smime=pass")
+		mustContain(t, ar, "body.smime-identifier=sam@strict.example")
+		mustContain(t, sig, "kind=multipart/signed")
+		original, report, _ := reportParts(t, m)
+		mustContain(t, report, "sam@strict.example")
+		if ok, out := opensslVerifies(t, ca.cert, original); !ok {
+			t.Errorf("the decrypted signed part does not verify with openssl:\n%s\n%s", out, head(original))
+		}
+
+		// Encrypted to us but not signed inside: still refused for this
+		// partner, after decrypting.
+		plain := opensslEncrypt(t, []byte(partnerContent), "-aes-256-gcm", ivy)
+		r := send(sam.addr, "ivy@corp.example", append([]byte(partnerHeader(sam.addr, "ivy@corp.example", "sealed only")), plain...))
+		if len(r.Errors) != 1 || r.Errors[0].Code != 550 || !strings.Contains(r.Errors[0].Msg, "not signed") {
+			t.Fatalf("encrypted but unsigned mail from a require_signature partner: %v, want 550 not signed", r.Error())
+		}
+	})
+
 	t.Run("require_signature tag: unsigned tagged", func(t *testing.T) {
 		if r := send("tom@tagged.example", "fred@corp.example", mailTo("tom@tagged.example", []string{"fred@corp.example"}, "Hello")); r.Error() != nil {
 			t.Fatal(r.Error())
