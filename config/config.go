@@ -36,6 +36,8 @@ type Config struct {
 	// Socketmap tunes the socketmap server; its address stays socketmap_listen.
 	Socketmap SocketmapConfig `mapstructure:"socketmap"`
 	PDF       PDFConfig       `mapstructure:"pdf"`
+	// Enroll configures enrolment ahead of the first mail (LDAP).
+	Enroll EnrollConfig `mapstructure:"enroll"`
 }
 
 // StoreConfig selects where certificates and keys live.

@@ -158,6 +158,7 @@ func (c *Config) Validate() Problems {
 	default:
 		bad("pdf.language", "%q is not one of en, de", c.PDF.Language)
 	}
+	c.validateEnroll(bad)
 	return ps
 }
 

@@ -157,6 +157,7 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 	}
 	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificate")
 	cmd.AddCommand(export)
+	cmd.AddCommand(newEnrollCommand(cfgPath))
 	return cmd
 }
 

@@ -171,6 +171,7 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 		}()
 	}
 	go mgr.RunRenewerObserved(ctx, cfg.CA.RenewInterval, metrics.RenewalFailures)
+	startLDAPJob(ctx, cfg, mgr, log)
 
 	var tlsMap *socketmap.Server
 	if cfg.SocketmapListen != "" {
