@@ -116,9 +116,12 @@ func readCSV(data []byte, headerLine int, header string, add func(string, int)) 
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
 			return fmt.Errorf("enroll: CSV: %w", err)
+		}
+		line := 0
+		if len(rec) > 0 {
+			line, _ = cr.FieldPos(0)
 		}
 		if col < 0 {
 			for i, name := range rec {
