@@ -295,6 +295,7 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	check("state_dir", a.StateDir != b.StateDir)
 	check("store", a.Store != b.Store)
 	check("ca", a.CA != b.CA)
+	check("enroll.ldap", a.Enroll.LDAP != b.Enroll.LDAP)
 	check("master_key", a.MasterKey != b.MasterKey || a.MasterKeyFile != b.MasterKeyFile)
 	// shutdown_timeout is read at shutdown, so a reload does take it over.
 	am, bm := a.Milter, b.Milter
