@@ -68,6 +68,10 @@ func (d *Directory) Members(ctx context.Context) ([]string, error) {
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			return nil, fmt.Errorf("enroll: LDAP search: base %q does not exist (enroll.ldap.base_dn)", d.BaseDN)
 		}
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+			return nil, fmt.Errorf("enroll: LDAP search below %q: the server stopped at its size limit although the search is paged; "+
+				"let %q read more (OpenLDAP: limits dn.exact=\"%s\" size.prtotal=unlimited)", d.BaseDN, d.BindDN, d.BindDN)
+		}
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultFilterError) {
 			return nil, fmt.Errorf("enroll: LDAP search: the server refuses filter %q (enroll.ldap.filter): %w", d.Filter, err)
 		}

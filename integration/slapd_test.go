@@ -15,7 +15,9 @@ import (
 
 // slapd is a private OpenLDAP server on a loopback port: mdb database
 // dc=corp,dc=example with the memberof overlay (so group filters work as
-// in real directories), root cn=admin,dc=corp,dc=example.
+// in real directories), root cn=admin,dc=corp,dc=example. Like a stock
+// OpenLDAP it answers at most 500 entries a search; the service account
+// cn=mailseal may page beyond that (size.prtotal), as an admin would set up.
 type slapd struct {
 	t      *testing.T
 	URL    string
@@ -60,6 +62,7 @@ suffix "%[2]s"
 rootdn "%[3]s"
 rootpw %[4]s
 directory %[1]s/db
+limits dn.exact="cn=mailseal,%[2]s" size.prtotal=unlimited
 overlay memberof
 `, dir, slapdSuffix, s.RootDN, s.RootPW)
 	confFile := filepath.Join(dir, "slapd.conf")
