@@ -1,7 +1,10 @@
 package config
 
 import (
+	"crypto/x509"
+	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 )
@@ -23,6 +26,7 @@ type LDAPEnrollConfig struct {
 	Interval       time.Duration `mapstructure:"interval"`
 	RevokeDeparted bool          `mapstructure:"revoke_departed"`
 	Timeout        time.Duration `mapstructure:"timeout"`
+	CAFile         string        `mapstructure:"ca_file"`
 	// Password is the bind password read from PasswordFile by Validate
 	// (so at start, by config check and at every reload).
 	Password string `mapstructure:"-"`
@@ -52,6 +56,14 @@ func (c *Config) validateEnroll(bad func(key, format string, args ...any)) {
 	if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		bad("enroll.ldap.url", "%q is not an ldap://HOST[:PORT] or ldaps://HOST[:PORT] URL", l.URL)
 	}
+	if l.CAFile != "" {
+		if !strings.HasPrefix(l.URL, "ldaps://") {
+			bad("enroll.ldap.ca_file", "is only used with an ldaps:// URL (enroll.ldap.url is %q)", l.URL)
+		}
+		if _, err := LoadCertPool(l.CAFile); err != nil {
+			bad("enroll.ldap.ca_file", "%v", err)
+		}
+	}
 	if strings.TrimSpace(l.BaseDN) == "" {
 		bad("enroll.ldap.base_dn", "must be set when enroll.ldap.url is (the subtree to search, e.g. ou=people,dc=corp,dc=example)")
 	}
@@ -76,4 +88,17 @@ func (c *Config) validateEnroll(bad func(key, format string, args ...any)) {
 			l.Password = pw
 		}
 	}
+}
+
+// LoadCertPool reads PEM CA certificates from path (at least one).
+func LoadCertPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("config: CA file %s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

@@ -38,6 +38,8 @@ func TestEnrollLDAPKeys(t *testing.T) {
 		{"missing password file", base + "    url: ldap://dc1\n    bind_dn: cn=x\n    password_file: " + filepath.Join(dir, "missing") + "\n", "config: enroll.ldap.password_file: config: password: open"},
 		{"interval without url", "enroll:\n  ldap:\n    interval: 1h\n", "config: enroll.ldap.interval: is set but enroll.ldap.url is empty"},
 		{"negative interval", "enroll:\n  ldap:\n    interval: -1s\n", "config: enroll.ldap.interval: must not be negative"},
+		{"ca_file without ldaps", base + "    url: ldap://dc1\n    ca_file: " + pw + "\n", "config: enroll.ldap.ca_file: is only used with an ldaps:// URL"},
+		{"ca_file without PEM", base + "    url: ldaps://dc1\n    ca_file: " + pw + "\n", "config: enroll.ldap.ca_file: config: CA file " + pw + " holds no PEM certificate"},
 		{"short timeout", base + "    url: ldap://dc1\n    timeout: 10ms\n", "config: enroll.ldap.timeout: must be at least 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

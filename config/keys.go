@@ -62,6 +62,7 @@ var Keys = []Key{
 	{"milter.max_connections", 0, "int", "Most milter connections served at once; more wait in the listen queue. 0: derived from the open-file limit (which serve raises to its hard limit)."},
 	{"socketmap.max_connections", 0, "int", "Most socketmap connections served at once; more wait in the listen queue. 0: derived from the open-file limit."},
 	{"enroll.ldap.url", "", "URL", "Directory whose members get certificates ahead of their first mail: ldaps://HOST[:PORT] (server certificate checked against the system roots) or ldap://HOST[:PORT] (plain: only on loopback or a trusted network, the bind password travels in clear). Empty: no LDAP enrolment. Used by `mailseal certs enroll --ldap` and, with enroll.ldap.interval, by serve."},
+	{"enroll.ldap.ca_file", "", "path", "PEM file with the CA certificate(s) that issued the directory's ldaps:// server certificate, e.g. a company CA. Empty: the system roots."},
 	{"enroll.ldap.bind_dn", "", "distinguished name", "DN to bind as, e.g. cn=mailseal,ou=services,dc=corp,dc=example. Empty: anonymous bind."},
 	{"enroll.ldap.password_file", "", "path", "File whose first line is the bind password (needed with bind_dn). Read at start and by each `certs enroll --ldap`; serve takes changed enroll.ldap.* keys (and password) only after a restart."},
 	{"enroll.ldap.base_dn", "", "distinguished name", "Subtree searched for members, e.g. ou=people,dc=corp,dc=example."},

@@ -2,6 +2,8 @@ package enroll
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +27,8 @@ type Directory struct {
 	Filter        string
 	MailAttribute string // default "mail"
 	Timeout       time.Duration
+	// RootCAs verifies an ldaps:// server; nil means the system roots.
+	RootCAs *x509.CertPool
 }
 
 // Members returns the mail addresses of the entries Filter selects below
@@ -41,7 +45,8 @@ func (d *Directory) Members(ctx context.Context) ([]string, error) {
 	if attr == "" {
 		attr = "mail"
 	}
-	conn, err := ldap.DialURL(d.URL, ldap.DialWithDialer(&net.Dialer{Timeout: timeout}))
+	conn, err := ldap.DialURL(d.URL, ldap.DialWithDialer(&net.Dialer{Timeout: timeout}),
+		ldap.DialWithTLSConfig(&tls.Config{RootCAs: d.RootCAs, MinVersion: tls.VersionTLS12}))
 	if err != nil {
 		return nil, fmt.Errorf("enroll: LDAP connect to %s (enroll.ldap.url): %w", d.URL, err)
 	}

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,5 +48,41 @@ func TestLDAPPagedSearch(t *testing.T) {
 	d.URL = "ldap://127.0.0.1:1"
 	if _, err := d.Members(ctx); err == nil || !strings.Contains(err.Error(), "enroll.ldap.url") {
 		t.Fatalf("unreachable server: %v", err)
+	}
+}
+
+// TestEnrollLDAPS: over ldaps:// the directory's certificate is checked:
+// with enroll.ldap.ca_file naming the company CA the enrolment works; a
+// client trusting only the system roots refuses the server.
+func TestEnrollLDAPS(t *testing.T) {
+	ldap := startSlapdOpts(t, true)
+	var ldif strings.Builder
+	fmt.Fprintf(&ldif, "dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: corp\no: Corp\n\n", slapdSuffix)
+	fmt.Fprintf(&ldif, "dn: ou=people,%s\nobjectClass: organizationalUnit\nou: people\n\n", slapdSuffix)
+	fmt.Fprintf(&ldif, "dn: cn=mailseal,%s\nobjectClass: simpleSecurityObject\nobjectClass: organizationalRole\ncn: mailseal\nuserPassword: reader-secret\n\n", slapdSuffix)
+	ldif.WriteString(person("tina", "tina@corp.example"))
+	ldap.modify("ldapadd", ldif.String())
+
+	dir := &enroll.Directory{URL: ldap.URL, BindDN: "cn=mailseal," + slapdSuffix, Password: "reader-secret",
+		BaseDN: "ou=people," + slapdSuffix, Filter: "(objectClass=inetOrgPerson)", Timeout: time.Minute}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := dir.Members(ctx); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("ldaps with an unknown CA: %v, want a certificate error", err)
+	}
+
+	d := newDaemon(t)
+	pwFile := filepath.Join(d.Dir, "ldap.pw")
+	if err := os.WriteFile(pwFile, []byte("reader-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.WriteConfig(d.BaseConfig() + fmt.Sprintf("enroll:\n  ldap:\n    url: %s\n    ca_file: %s\n    bind_dn: cn=mailseal,%s\n    password_file: %s\n    base_dn: ou=people,%s\n",
+		ldap.URL, ldap.CAFile, slapdSuffix, pwFile, slapdSuffix))
+	out, err := d.CLI("certs", "enroll", "--ldap", "--failures", filepath.Join(d.Dir, "f.txt"))
+	if err != nil || !strings.Contains(out, "enrolled 1, already had 0, failed 0") {
+		t.Fatalf("enroll --ldap over ldaps with ca_file: %v\n%s", err, out)
+	}
+	if st := certStatus(t, d); st["tina@corp.example"] != "valid" {
+		t.Fatalf("tina not enrolled: %v", st)
 	}
 }

@@ -148,13 +148,25 @@ func runLDAPEnroll(ctx context.Context, m *certs.Manager, l *config.LDAPEnrollCo
 		return nil, errors.New("enroll: another LDAP enrolment is running (serve's scheduled job or another command); try again later")
 	}
 	defer lease.Release()
-	return enroll.Sync(ctx, m, ldapDirectory(l), l.RevokeDeparted, opts)
+	d, err := ldapDirectory(l)
+	if err != nil {
+		return nil, err
+	}
+	return enroll.Sync(ctx, m, d, l.RevokeDeparted, opts)
 }
 
 // ldapDirectory turns the validated config into the directory to ask.
-func ldapDirectory(l *config.LDAPEnrollConfig) *enroll.Directory {
-	return &enroll.Directory{URL: l.URL, BindDN: l.BindDN, Password: l.Password, BaseDN: l.BaseDN,
+func ldapDirectory(l *config.LDAPEnrollConfig) (*enroll.Directory, error) {
+	d := &enroll.Directory{URL: l.URL, BindDN: l.BindDN, Password: l.Password, BaseDN: l.BaseDN,
 		Filter: l.Filter, MailAttribute: l.MailAttribute, Timeout: l.Timeout}
+	if l.CAFile != "" {
+		pool, err := config.LoadCertPool(l.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("enroll.ldap.ca_file: %w", err)
+		}
+		d.RootCAs = pool
+	}
+	return d, nil
 }
 
 func resultSummary(r enroll.Result, unreadable int) string {
@@ -265,8 +277,13 @@ func startLDAPJob(ctx context.Context, cfg *config.Config, m *certs.Manager, log
 	if !l.Enabled() || l.Interval <= 0 {
 		return
 	}
+	d, err := ldapDirectory(l)
+	if err != nil {
+		log.Error("enroll: LDAP job not started", "err", err)
+		return
+	}
 	log.Info("enroll: LDAP job scheduled", "url", l.URL, "base_dn", l.BaseDN, "filter", l.Filter,
 		"interval", l.Interval, "revoke_departed", l.RevokeDeparted)
-	go enroll.Schedule(ctx, m, ldapDirectory(l), l.RevokeDeparted, l.Interval,
+	go enroll.Schedule(ctx, m, d, l.RevokeDeparted, l.Interval,
 		enroll.Options{Workers: max(1, runtime.GOMAXPROCS(0)/2)}, log)
 }
