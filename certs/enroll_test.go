@@ -95,3 +95,25 @@ func TestJobLeaseIsExclusive(t *testing.T) {
 		t.Fatal("a job name that looks like an address was accepted")
 	}
 }
+
+// A running job keeps its lease past the TTL: it is renewed every third.
+func TestJobLeaseIsRenewed(t *testing.T) {
+	opts := testOptions(t, newFakeClock())
+	opts.Now = time.Now // lease expiry needs a clock that moves
+	m := openTest(t, opts)
+	ctx := context.Background()
+	l, ok, err := m.TryJobLease(ctx, "enroll-ldap", 3*time.Second)
+	if err != nil || !ok {
+		t.Fatalf("TryJobLease = %v, %v", ok, err)
+	}
+	defer l.Release()
+	time.Sleep(4 * time.Second)
+	select {
+	case <-l.Lost:
+		t.Fatal("lease reported lost although nobody else asked")
+	default:
+	}
+	if _, ok, err := m.TryJobLease(ctx, "enroll-ldap", time.Minute); err != nil || ok {
+		t.Fatalf("another holder took the lease of a running job after its TTL: %v, %v", ok, err)
+	}
+}
