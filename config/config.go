@@ -37,6 +37,8 @@ type Config struct {
 	Socketmap SocketmapConfig `mapstructure:"socketmap"`
 	PDF       PDFConfig       `mapstructure:"pdf"`
 	Trust     TrustConfig     `mapstructure:"trust"`
+	// Enroll configures enrolment ahead of the first mail (LDAP).
+	Enroll EnrollConfig `mapstructure:"enroll"`
 }
 
 // TrustConfig is how inbound signatures are verified and reported (trust.*).

@@ -169,6 +169,7 @@ func (c *Config) Validate() Problems {
 		bad("pdf.language", "%q is not one of en, de", c.PDF.Language)
 	}
 	c.validateTrust(bad)
+	c.validateEnroll(bad)
 	return ps
 }
 

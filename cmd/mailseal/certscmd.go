@@ -186,6 +186,7 @@ func newCertsCommand(cfgPath func() string) *cobra.Command {
 	export.Flags().BoolVar(&chain, "chain", false, "also print the issuing CA certificates (intermediates and root)")
 	p12.register(export)
 	cmd.AddCommand(export)
+	cmd.AddCommand(newEnrollCommand(cfgPath))
 	return cmd
 }
 

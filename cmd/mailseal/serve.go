@@ -179,6 +179,7 @@ func serve(parent context.Context, cfg *config.Config) (err error) {
 	go mgr.RunAsLeader(ctx, "renewer", func(ctx context.Context) {
 		mgr.RunRenewerObserved(ctx, cfg.CA.RenewInterval, metrics.RenewalFailures)
 	})
+	startLDAPJob(ctx, cfg, mgr, log)
 
 	var tlsMap *socketmap.Server
 	if cfg.SocketmapListen != "" {
@@ -305,6 +306,7 @@ func restartOnlyChanges(a, b *config.Config) []string {
 	check("state_dir", a.StateDir != b.StateDir)
 	check("store", a.Store != b.Store)
 	check("ca", a.CA != b.CA)
+	check("enroll.ldap", a.Enroll.LDAP != b.Enroll.LDAP)
 	check("master_key", a.MasterKey != b.MasterKey || a.MasterKeyFile != b.MasterKeyFile)
 	// shutdown_timeout is read at shutdown, so a reload does take it over.
 	am, bm := a.Milter, b.Milter
