@@ -55,7 +55,21 @@ type CAConfig struct {
 	CRLURL        string        `mapstructure:"crl_url"`
 	OCSPURL       string        `mapstructure:"ocsp_url"`
 	Subject       string        `mapstructure:"subject"`
+	PKCS11        PKCS11Config  `mapstructure:"pkcs11"`
 }
+
+// PKCS11Config puts the built-in CA's key in a PKCS#11 token (ca.pkcs11.*).
+type PKCS11Config struct {
+	Module     string `mapstructure:"module"`
+	TokenLabel string `mapstructure:"token_label"`
+	Slot       int    `mapstructure:"slot"`
+	PINFile    string `mapstructure:"pin_file"`
+	KeyLabel   string `mapstructure:"key_label"`
+	KeyID      string `mapstructure:"key_id"`
+}
+
+// Enabled reports whether the CA key is to be in a token.
+func (p PKCS11Config) Enabled() bool { return p.Module != "" }
 
 // TrustConfig is how partners' certificates are checked (trust.*).
 type TrustConfig struct {
