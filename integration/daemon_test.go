@@ -19,6 +19,9 @@ import (
 // binary is the real mailseal built once for all tests.
 var binary string
 
+// buildFlags go to `go build` of binary (hsm_test.go adds -tags pkcs11).
+var buildFlags []string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mailseal-it-")
 	if err != nil {
@@ -26,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "mailseal")
-	build := exec.Command("go", "build", "-o", binary, "github.com/mailseal/mailseal/cmd/mailseal")
+	build := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", binary, "github.com/mailseal/mailseal/cmd/mailseal")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building mailseal:", err)

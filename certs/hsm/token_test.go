@@ -229,7 +229,7 @@ func checkNotExtractable(t *testing.T, tok *softhsmtest.Token) {
 
 // A CA whose key is sealed in the store is not moved into a token: opening
 // it with a token configured is an error, not a new CA.
-func TestSealedCAWithTokenRefused(t *testing.T) {
+func TestHSMSealedCAWithTokenRefused(t *testing.T) {
 	tok := softhsmtest.New(t, "mailseal-test2")
 	state := filepath.Join(t.TempDir(), "state")
 	m, err := openManager(t, state, nil)
@@ -250,7 +250,7 @@ func TestSealedCAWithTokenRefused(t *testing.T) {
 
 // A key that was imported into the token (so it existed outside) is not
 // accepted as CA key: CKA_ALWAYS_SENSITIVE / CKA_NEVER_EXTRACTABLE are false.
-func TestImportedKeyRefused(t *testing.T) {
+func TestHSMImportedKeyRefused(t *testing.T) {
 	tool, err := exec.LookPath("pkcs11-tool")
 	if err != nil {
 		t.Fatalf("pkcs11-tool (opensc) is required: %v", err)
