@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/pkcs11"
 	"golang.org/x/crypto/ocsp"
@@ -139,6 +141,11 @@ func TestCAKeyInSoftHSM(t *testing.T) {
 		t.Errorf("open without token: %v", err)
 	}
 
+	// Master key rotation re-seals the CA row (the token reference) too.
+	if _, err := certs.RotateMasterKey(ctx, filepath.Join(state, "mailseal.db"), filepath.Join(state, "master.key"), rand.Reader, time.Now()); err != nil {
+		t.Fatalf("masterkey rotate: %v", err)
+	}
+
 	// After a restart the same CA signs with the same token key.
 	h = openToken(t, tok)
 	m, err = openManager(t, state, h)
@@ -146,7 +153,7 @@ func TestCAKeyInSoftHSM(t *testing.T) {
 		h.Close()
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer func() { m.Close() }() // m is reopened below
 	if !bytes.Equal(m.CACertificate().Raw, ca.Raw) {
 		t.Fatal("the CA changed after a restart")
 	}
@@ -156,6 +163,25 @@ func TestCAKeyInSoftHSM(t *testing.T) {
 	}
 	if err := bob.Cert.CheckSignatureFrom(ca); err != nil {
 		t.Errorf("certificate issued after restart: %v", err)
+	}
+	// ca recertify signs the new CA certificate with the token key, and
+	// the CA still opens from the token afterwards.
+	re, err := m.RecertifyCA(ctx)
+	if err != nil {
+		t.Fatalf("recertify: %v", err)
+	}
+	if err := re.CheckSignatureFrom(re); err != nil || !re.PublicKey.(*ecdsa.PublicKey).Equal(ca.PublicKey) {
+		t.Errorf("re-certified CA: %v (same key: %v)", err, re.PublicKey.(*ecdsa.PublicKey).Equal(ca.PublicKey))
+	}
+	m.Close()
+	h = openToken(t, tok)
+	m, err = openManager(t, state, h)
+	if err != nil {
+		h.Close()
+		t.Fatalf("reopen after recertify: %v", err)
+	}
+	if !bytes.Equal(m.CACertificate().Raw, re.Raw) {
+		t.Error("the re-certified CA is not the one loaded")
 	}
 }
 
