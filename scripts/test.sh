@@ -41,7 +41,8 @@ go build ./... || fail "go build"
 # The release build is static (no cgo); PKCS#11 support (-tags pkcs11, see
 # certs/hsm) needs cgo: build and vet both.
 # Packages with PKCS#11 code or tests (files with //go:build pkcs11).
-pkcs11_pkgs=$(git grep -l '^//go:build pkcs11' -- '*.go' | xargs -rn1 dirname | sort -u | sed 's|^|./|')
+pkcs11_pkgs=$(grep -rl --include='*.go' --exclude-dir=.git '^//go:build pkcs11' . | xargs -rn1 dirname | sort -u)
+[ -n "$pkcs11_pkgs" ] || fail "no files with //go:build pkcs11 found"
 CGO_ENABLED=0 go build ./... || fail "go build (CGO_ENABLED=0)"
 # shellcheck disable=SC2086
 CGO_ENABLED=1 go vet -tags pkcs11 ./cmd/... $pkcs11_pkgs || fail "go vet -tags pkcs11"
