@@ -165,13 +165,20 @@ func createRoot(subject pkix.Name, permittedEmail []string, now time.Time, rand 
 	if err != nil {
 		return nil, nil, fmt.Errorf("certs: generate CA key: %w", err)
 	}
+	cert, err := createRootWithKey(key, subject, permittedEmail, now, rand)
+	return cert, key, err
+}
+
+// createRootWithKey self-signs a root certificate over key, which may live
+// outside the process (a PKCS#11 token).
+func createRootWithKey(key crypto.Signer, subject pkix.Name, permittedEmail []string, now time.Time, rand io.Reader) (*x509.Certificate, error) {
 	serial, err := randomSerial(rand)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ski, err := subjectKeyID(key.Public())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -188,13 +195,13 @@ func createRoot(subject pkix.Name, permittedEmail []string, now time.Time, rand 
 	}
 	der, err := x509.CreateCertificate(rand, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("certs: sign CA certificate: %w", err)
+		return nil, fmt.Errorf("certs: sign CA certificate: %w", err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, nil, fmt.Errorf("certs: parse CA certificate: %w", err)
+		return nil, fmt.Errorf("certs: parse CA certificate: %w", err)
 	}
-	return cert, key, nil
+	return cert, nil
 }
 
 // randomSerial returns a positive random 128-bit serial number.

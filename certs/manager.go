@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/hex"
@@ -29,7 +30,10 @@ type Manager struct {
 	sealer *sealer
 	issuer Issuer
 	caCert *x509.Certificate // nil when the issuer does not tell its root
-	log    *slog.Logger
+	// caKeyRef names the built-in CA's key in a PKCS#11 token; "" when
+	// the key is sealed in the store.
+	caKeyRef string
+	log      *slog.Logger
 
 	holder    string // lease holder prefix, unique per Manager
 	leaseSeq  atomic.Uint64
@@ -158,11 +162,20 @@ func (m *Manager) isFresh(ctx context.Context) (bool, error) {
 func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 	rec, err := m.store.CA(ctx, builtinCAName)
 	if errors.Is(err, ErrNotFound) {
-		cert, key, err := createRoot(m.opts.CASubject, emailConstraints(m.opts.InternalDomains), m.opts.Now(), m.opts.Rand)
+		key, ref, err := m.newCAKey()
 		if err != nil {
 			return nil, err
 		}
-		sealed, err := m.sealer.sealKey(key, caAAD(builtinCAName, serialHex(cert)))
+		var cert *x509.Certificate
+		if key != nil {
+			cert, err = createRootWithKey(key, m.opts.CASubject, emailConstraints(m.opts.InternalDomains), m.opts.Now(), m.opts.Rand)
+		} else {
+			cert, key, err = createRoot(m.opts.CASubject, emailConstraints(m.opts.InternalDomains), m.opts.Now(), m.opts.Rand)
+		}
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := m.sealCAKey(key, ref, caAAD(builtinCAName, serialHex(cert)))
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +184,7 @@ func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 			return nil, err
 		}
 		m.log.Info("certs: created built-in CA", "subject", cert.Subject.String(), "not_after", cert.NotAfter,
-			"permitted_email", cert.PermittedEmailAddresses, "sha256", FingerprintSHA256(cert))
+			"permitted_email", cert.PermittedEmailAddresses, "sha256", FingerprintSHA256(cert), "key", cmp.Or(ref, "sealed in the store"))
 	} else if err != nil {
 		return nil, err
 	}
@@ -179,10 +192,13 @@ func (m *Manager) loadOrCreateCA(ctx context.Context) (*BuiltinCA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: parse built-in CA certificate: %w", err)
 	}
-	key, err := m.sealer.openKey(rec.KeySealed, caAAD(builtinCAName, serialHex(cert)))
-	if err != nil {
+	key, ref, err := m.openCAKey(rec.KeySealed, caAAD(builtinCAName, serialHex(cert)))
+	if errors.Is(err, ErrWrongMasterKey) {
 		return nil, fmt.Errorf("certs: open built-in CA key (is this the master key the state was created with?): %w", err)
+	} else if err != nil {
+		return nil, err
 	}
+	m.caKeyRef = ref
 	if now := m.opts.Now(); cert.NotAfter.Sub(now) < m.opts.Validity {
 		m.log.Warn("certs: built-in CA expires soon; user certificates are cut short", "not_after", cert.NotAfter)
 	}
@@ -218,7 +234,7 @@ func prepareStateDir(dir string, log *slog.Logger) error {
 
 // Close closes the store. It is safe to call more than once.
 func (m *Manager) Close() error {
-	m.closeOnce.Do(func() { m.closeErr = m.store.Close() })
+	m.closeOnce.Do(func() { m.closeErr = errors.Join(m.store.Close(), m.closeCAKeyStore()) })
 	return m.closeErr
 }
 

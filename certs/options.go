@@ -75,6 +75,11 @@ type Options struct {
 	// Issuer overrides the built-in CA (nil = built-in). The built-in CA is
 	// only created when Issuer is nil.
 	Issuer Issuer
+	// CAKeyStore, when set, holds the built-in CA's key in a PKCS#11 token:
+	// a new CA's key is generated there, and an existing CA must have been
+	// created with it (see CAKeyStore). Manager.Close closes it when it is
+	// an io.Closer; when Open fails, the caller does.
+	CAKeyStore CAKeyStore
 	// Store overrides the SQLite store in StateDir (e.g. PostgreSQL). Open
 	// takes ownership: Manager.Close closes it.
 	Store Store

@@ -51,7 +51,7 @@ func (m *Manager) RecertifyCA(ctx context.Context) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("certs: parse re-certified CA: %w", err)
 	}
-	sealed, err := m.sealer.sealKey(ca.key, caAAD(builtinCAName, serialHex(cert)))
+	sealed, err := m.sealCAKey(ca.key, m.caKeyRef, caAAD(builtinCAName, serialHex(cert)))
 	if err != nil {
 		return nil, err
 	}

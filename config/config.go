@@ -79,6 +79,7 @@ type CAConfig struct {
 	OCSPURL       string        `mapstructure:"ocsp_url"`
 	Subject       string        `mapstructure:"subject"`
 	Step          StepConfig    `mapstructure:"step"`
+	PKCS11        PKCS11Config  `mapstructure:"pkcs11"`
 }
 
 // StepConfig reaches a smallstep step-ca (ca.backend: step).
@@ -89,6 +90,19 @@ type StepConfig struct {
 	KeyFile      string `mapstructure:"key_file"`
 	PasswordFile string `mapstructure:"password_file"`
 }
+
+// PKCS11Config puts the built-in CA's key in a PKCS#11 token (ca.pkcs11.*).
+type PKCS11Config struct {
+	Module     string `mapstructure:"module"`
+	TokenLabel string `mapstructure:"token_label"`
+	Slot       int    `mapstructure:"slot"`
+	PINFile    string `mapstructure:"pin_file"`
+	KeyLabel   string `mapstructure:"key_label"`
+	KeyID      string `mapstructure:"key_id"`
+}
+
+// Enabled reports whether the CA key is to be in a token.
+func (p PKCS11Config) Enabled() bool { return p.Module != "" }
 
 // AuthConfig says which senders SMTP AUTH logins may use.
 type AuthConfig struct {

@@ -93,6 +93,9 @@ func (c *Config) Validate() Problems {
 	if _, err := ParseSubject(c.CA.Subject); err != nil {
 		bad("ca.subject", "%v", err)
 	}
+	for _, p := range validatePKCS11(c.CA.PKCS11, c.CA.Backend) {
+		bad(p.Key, "%s", p.Message)
+	}
 	c.Auth.LoginMap = nil
 	if c.Auth.LoginMaps != "" {
 		if m, err := loadLoginMap(c.Auth.LoginMaps); err != nil {

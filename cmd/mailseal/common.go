@@ -105,7 +105,14 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		}
 		return nil, err
 	}
-	return certs.Open(ctx, certs.Options{
+	caKeys, err := openCAKeyStore(cfg)
+	if err != nil {
+		if store != nil {
+			store.Close()
+		}
+		return nil, err
+	}
+	m, err := certs.Open(ctx, certs.Options{
 		Issuer:        issuer,
 		StateDir:      cfg.StateDir,
 		Store:         store,
@@ -123,7 +130,12 @@ func openCerts(ctx context.Context, cfg *config.Config, log *slog.Logger, onIssu
 		CASubject: caSubject,
 		// Non-nil even when empty: `certs issue` then refuses every address.
 		InternalDomains: append([]string{}, cfg.InternalDomains...),
+		CAKeyStore:      caKeys,
 	})
+	if err != nil {
+		closeCAKeyStore(caKeys)
+	}
+	return m, err
 }
 
 // newIssuer builds the issuer ca.backend names; nil is the built-in CA.
