@@ -665,6 +665,27 @@ func sendFault(t *testing.T, front *postfixtest.Instance, tag string, senders []
 	return mine
 }
 
+// waitIDs waits until rcpt has received every one of ids.
+func waitIDs(t *testing.T, pf *postfixtest.Instance, rcpt string, ids []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, missing := deliveredIDs(t, pf, rcpt), 0
+		for _, id := range ids {
+			if !got[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages did not reach %s within %v", missing, len(ids), rcpt, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // deliveredIDs is the set of Message-IDs rcpt has received so far.
 func deliveredIDs(t *testing.T, pf *postfixtest.Instance, rcpt string) map[string]bool {
 	got := map[string]bool{}
@@ -675,7 +696,7 @@ func deliveredIDs(t *testing.T, pf *postfixtest.Instance, rcpt string) map[strin
 }
 
 // testFaultStepCADown: mailseal issues through step-ca, which goes down
-// with mail waiting. Senders that have a certificate keep mailing, signed
+// while the relaying Postfix hands mail over. Senders that have a certificate keep mailing, signed
 // (signing needs no CA); a new sender's mail is tempfailed (451 4.7.x) and
 // waits in the relaying Postfix, never sent unsigned. With step-ca back,
 // a queue flush delivers every message exactly once, each signed by its
@@ -697,6 +718,10 @@ func testFaultStepCADown(t *testing.T) {
 	sendFault(t, front, "stepca-up", old, 1, rcpts, &ids, signer)
 	back.WaitDelivered(t, rcpts[0], len(ids), deliveryTimeout)
 
+	// Mail in flight: step-ca goes down while the front hands these over;
+	// each sender gets a certificate before or after the outage.
+	inflight := []string{"user10@corp.example", "user11@corp.example", "user12@corp.example", "user13@corp.example"}
+	sendFault(t, front, "stepca-inflight", inflight, 2, rcpts, &ids, signer)
 	ca.Stop()
 	// The milter still signs for every sender that has a certificate.
 	if code, body := healthz(t, d); code != 200 {
@@ -706,7 +731,7 @@ func testFaultStepCADown(t *testing.T) {
 	oldIDs := sendFault(t, front, "stepca-down-old", old, perSender, rcpts, &ids, signer)
 	newIDs := sendFault(t, front, "stepca-down-new", newSenders, perSender, rcpts, &ids, signer)
 	// The senders with certificates keep being signed while step-ca is down.
-	back.WaitDelivered(t, rcpts[0], len(old)+len(oldIDs), deliveryTimeout)
+	waitIDs(t, back, rcpts[0], oldIDs, deliveryTimeout)
 	front.WaitLog(t, "status=deferred", 60*time.Second)
 	time.Sleep(3 * time.Second) // a few retries against the missing CA
 	mustContain(t, back.Log(), "milter-reject: END-OF-MESSAGE from unknown[127.0.0.2]: 4.7.")
@@ -717,8 +742,8 @@ func testFaultStepCADown(t *testing.T) {
 			t.Errorf("%s from a new sender was delivered while step-ca was down", id)
 		}
 	}
-	if n := len(front.QueueIDs(t)); n != len(newIDs) {
-		t.Errorf("%d messages wait in front while step-ca is down, want the new senders' %d", n, len(newIDs))
+	if n := len(front.QueueIDs(t)); n < len(newIDs) {
+		t.Errorf("%d messages wait in front while step-ca is down, want at least the new senders' %d", n, len(newIDs))
 	}
 
 	if err := ca.Start(time.Minute); err != nil {
@@ -737,7 +762,9 @@ func testFaultStepCADown(t *testing.T) {
 }
 
 // testFaultPostgresDown: mailseal keeps its store on a private PostgreSQL
-// cluster, which is shut down (fast: sessions cut) with mail waiting.
+// cluster, which is shut down (fast: sessions cut) while the relaying
+// Postfix hands mail over, maybe in the middle of a first issuance (whose
+// lease this process then releases at the next attempt).
 // /healthz answers 503; mail that needs the store is tempfailed (4.x.x) and
 // waits in the relaying Postfix, none leaves unsigned. When PostgreSQL is
 // back the running daemon reconnects by itself (no restart): /healthz is
@@ -773,6 +800,10 @@ policy:
 	sendFault(t, front, "pg-up", old, 1, rcpts, &ids, signer)
 	back.WaitDelivered(t, rcpts[0], 1, deliveryTimeout)
 
+	// Mail in flight: PostgreSQL goes down while the front hands these
+	// over, maybe in the middle of a first issuance.
+	inflight := []string{"user10@corp.example", "user11@corp.example", "user12@corp.example", "user13@corp.example"}
+	sendFault(t, front, "pg-inflight", inflight, 2, rcpts, &ids, signer)
 	cl.Stop()
 	body := waitHealthz(t, d, 503, 30*time.Second)
 	t.Logf("healthz with PostgreSQL down: %s", strings.TrimSpace(body))
