@@ -123,6 +123,7 @@ func (m *Manager) Issue(ctx context.Context, email string) (*Identity, error) {
 // identity if it is still usable (unless force) or issues a new one.
 func (m *Manager) ensure(ctx context.Context, email string, force bool) (*Identity, bool, error) {
 	holder := fmt.Sprintf("%s-%d", m.holder, m.leaseSeq.Add(1))
+	m.releaseStale(ctx, email)
 	for {
 		now := m.now()
 		ok, err := m.store.AcquireLease(ctx, email, holder, now, now.Add(m.opts.IssueTimeout+30*time.Second))
@@ -145,9 +146,7 @@ func (m *Manager) ensure(ctx context.Context, email string, force bool) (*Identi
 		}
 	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := m.store.ReleaseLease(rctx, email, holder); err != nil {
+		if err := m.releaseLease(ctx, email, holder); err != nil {
 			m.log.Warn("certs: release issuance lease", "email", email, "err", err)
 		}
 	}()

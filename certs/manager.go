@@ -40,6 +40,9 @@ type Manager struct {
 	flights   singleflight.Group
 	issuances atomic.Uint64
 
+	staleMu     sync.Mutex
+	staleLeases map[string]string // lease → holder whose release failed (lease.go)
+
 	idMu    sync.Mutex
 	cache   map[string]*Identity // email → last identity handed out
 	current map[string]current   // email → the store's recent answer (currentTTL)

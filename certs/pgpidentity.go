@@ -110,6 +110,7 @@ func (m *Manager) obtainPGP(ctx context.Context, email string) (*PGPIdentity, bo
 func (m *Manager) ensurePGP(ctx context.Context, email string) (*PGPIdentity, bool, error) {
 	lease := pgpLeasePrefix + email
 	holder := fmt.Sprintf("%s-%d", m.holder, m.leaseSeq.Add(1))
+	m.releaseStale(ctx, lease)
 	for {
 		now := m.now()
 		ok, err := m.store.AcquireLease(ctx, lease, holder, now, now.Add(m.opts.IssueTimeout+30*time.Second))
@@ -130,9 +131,7 @@ func (m *Manager) ensurePGP(ctx context.Context, email string) (*PGPIdentity, bo
 		}
 	}
 	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := m.store.ReleaseLease(rctx, lease, holder); err != nil {
+		if err := m.releaseLease(ctx, lease, holder); err != nil {
 			m.log.Warn("certs: release OpenPGP issuance lease", "email", email, "err", err)
 		}
 	}()

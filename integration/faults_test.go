@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailseal/mailseal/certs/stepcatest"
 	"github.com/mailseal/mailseal/integration/postfixtest"
+	"github.com/mailseal/mailseal/pgsql/pgtest"
 )
 
 // Fault tests: each fault must end in a tempfail (the mail waits in the
@@ -620,10 +622,265 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// TestFaultCAOrPostgresDown is the fault an external CA (step-ca) or a
-// PostgreSQL store would add. mailseal has neither yet: its CA is built in
-// and its store is SQLite in the state directory (covered by the full-disk
-// and unreadable-store faults above).
+// TestFaultCAOrPostgresDown takes down the two outside services mailseal
+// may depend on: the external CA (ca.backend step) and the PostgreSQL store
+// (store.driver postgres).
 func TestFaultCAOrPostgresDown(t *testing.T) {
-	t.Skip("no external CA or PostgreSQL store exists yet (built-in CA, SQLite store): nothing to take down")
+	t.Run("step-ca", testFaultStepCADown)
+	t.Run("postgres", testFaultPostgresDown)
+}
+
+// waitHealthz waits until /healthz answers want and returns its body.
+func waitHealthz(t *testing.T, d *daemon, want int, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, body := healthz(t, d)
+		if code == want {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("healthz: %d %s; want %d within %v", code, body, want, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// sendFault sends perSender mails from each sender through front and
+// records their Message-IDs and signers.
+func sendFault(t *testing.T, front *postfixtest.Instance, tag string, senders []string, perSender int, to []string, ids *[]string, signer map[string]string) []string {
+	t.Helper()
+	var mine []string
+	for s, from := range senders {
+		for i := range perSender {
+			id, msg := faultMail(from, to[0], tag, s*perSender+i)
+			*ids = append(*ids, id)
+			mine = append(mine, id)
+			signer[id] = from
+			if err := front.Send(t, postfixtest.Mail{From: from, To: to, Data: msg}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return mine
+}
+
+// waitIDs waits until rcpt has received every one of ids.
+func waitIDs(t *testing.T, pf *postfixtest.Instance, rcpt string, ids []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got, missing := deliveredIDs(t, pf, rcpt), 0
+		for _, id := range ids {
+			if !got[id] {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages did not reach %s within %v", missing, len(ids), rcpt, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// deliveredIDs is the set of Message-IDs rcpt has received so far.
+func deliveredIDs(t *testing.T, pf *postfixtest.Instance, rcpt string) map[string]bool {
+	got := map[string]bool{}
+	for id := range account(t, pf, []string{rcpt})[rcpt] {
+		got[id] = true
+	}
+	return got
+}
+
+// testFaultStepCADown: mailseal issues through step-ca, which goes down
+// while the relaying Postfix hands mail over. Senders that have a certificate keep mailing, signed
+// (signing needs no CA); a new sender's mail is tempfailed (451 4.7.x) and
+// waits in the relaying Postfix, never sent unsigned. With step-ca back,
+// a queue flush delivers every message exactly once, each signed by its
+// sender with a certificate under step's root.
+func testFaultStepCADown(t *testing.T) {
+	const perSender = 3
+	ca := startStepCA(t, stepcatest.Options{})
+	d := newDaemon(t)
+	d.WriteConfig(stepConfig(d, ca, ""))
+	d.Start()
+	back := postfixtest.Start(t, d.PostfixOptions())
+	front := relayFront(t, back)
+	rcpts := []string{"bob@partner.example"}
+	var ids []string
+	signer := map[string]string{}
+
+	// alice and carol get their certificates while step-ca is up.
+	old := []string{"alice@corp.example", "carol@corp.example"}
+	sendFault(t, front, "stepca-up", old, 1, rcpts, &ids, signer)
+	back.WaitDelivered(t, rcpts[0], len(ids), deliveryTimeout)
+
+	// Mail in flight: step-ca goes down while the front hands these over;
+	// each sender gets a certificate before or after the outage.
+	inflight := []string{"user10@corp.example", "user11@corp.example", "user12@corp.example", "user13@corp.example"}
+	sendFault(t, front, "stepca-inflight", inflight, 2, rcpts, &ids, signer)
+	ca.Stop()
+	// The milter still signs for every sender that has a certificate.
+	if code, body := healthz(t, d); code != 200 {
+		t.Errorf("healthz with step-ca down: %d %s; want 200", code, body)
+	}
+	newSenders := []string{"user00@corp.example", "user01@corp.example", "user02@corp.example", "user03@corp.example"}
+	oldIDs := sendFault(t, front, "stepca-down-old", old, perSender, rcpts, &ids, signer)
+	newIDs := sendFault(t, front, "stepca-down-new", newSenders, perSender, rcpts, &ids, signer)
+	// The senders with certificates keep being signed while step-ca is down.
+	waitIDs(t, back, rcpts[0], oldIDs, deliveryTimeout)
+	front.WaitLog(t, "status=deferred", 60*time.Second)
+	time.Sleep(3 * time.Second) // a few retries against the missing CA
+	mustContain(t, back.Log(), "milter-reject: END-OF-MESSAGE from unknown[127.0.0.2]: 4.7.")
+	d.WaitLog("unreachable", 10*time.Second)
+	got := deliveredIDs(t, back, rcpts[0])
+	for _, id := range newIDs {
+		if got[id] {
+			t.Errorf("%s from a new sender was delivered while step-ca was down", id)
+		}
+	}
+	if n := len(front.QueueIDs(t)); n < len(newIDs) {
+		t.Errorf("%d messages wait in front while step-ca is down, want at least the new senders' %d", n, len(newIDs))
+	}
+
+	if err := ca.Start(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	front.Flush(t)
+	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
+	want := map[string]string{}
+	for id, files := range a[rcpts[0]] {
+		for _, f := range files {
+			want[f] = signer[id]
+		}
+	}
+	verifyAll(t, ca.RootFile, want)
+	front.WaitQueueEmpty(t, 30*time.Second)
+}
+
+// testFaultPostgresDown: mailseal keeps its store on a private PostgreSQL
+// cluster, which is shut down (fast: sessions cut) while the relaying
+// Postfix hands mail over, maybe in the middle of a first issuance (whose
+// lease this process then releases at the next attempt).
+// /healthz answers 503; mail that needs the store is tempfailed (4.x.x) and
+// waits in the relaying Postfix, none leaves unsigned. When PostgreSQL is
+// back the running daemon reconnects by itself (no restart): /healthz is
+// 200 again, a queue flush delivers every message exactly once, signed by
+// its sender, the split copies once each, and the copy ledger on
+// PostgreSQL still knows a copy it handed over.
+func testFaultPostgresDown(t *testing.T) {
+	const perSender = 3
+	cl := pgtest.New(t)
+	dsn := cl.DSN(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- postgres log ---\n%s", cl.Log())
+		}
+	})
+	d := newDaemon(t)
+	d.WriteConfig(d.BaseConfig() + "store:\n  driver: postgres\n  dsn: \"" + dsn + `"
+policy:
+  rules:
+    - name: no-sign
+      recipients: ["*@plain.example"]
+      sign: never
+`)
+	d.Start()
+	back := postfixtest.Start(t, d.PostfixOptions())
+	front := relayFront(t, back)
+	rcpts := []string{"bob@partner.example"}
+	split := []string{"bob@partner.example", "dan@plain.example"}
+	var ids []string
+	signer := map[string]string{}
+
+	old := []string{"alice@corp.example"}
+	sendFault(t, front, "pg-up", old, 1, rcpts, &ids, signer)
+	back.WaitDelivered(t, rcpts[0], 1, deliveryTimeout)
+
+	// Mail in flight: PostgreSQL goes down while the front hands these
+	// over, maybe in the middle of a first issuance.
+	inflight := []string{"user10@corp.example", "user11@corp.example", "user12@corp.example", "user13@corp.example"}
+	sendFault(t, front, "pg-inflight", inflight, 2, rcpts, &ids, signer)
+	cl.Stop()
+	body := waitHealthz(t, d, 503, 30*time.Second)
+	t.Logf("healthz with PostgreSQL down: %s", strings.TrimSpace(body))
+	newSenders := []string{"user00@corp.example", "user01@corp.example", "user02@corp.example", "user03@corp.example"}
+	sendFault(t, front, "pg-down-old", old, perSender, rcpts, &ids, signer)
+	newIDs := sendFault(t, front, "pg-down-new", newSenders, perSender, rcpts, &ids, signer)
+	splitIDs := sendFault(t, front, "pg-down-split", old, 2, split, &ids, signer)
+	front.WaitLog(t, "status=deferred", 60*time.Second)
+	time.Sleep(5 * time.Second) // several retries against the missing store
+	// Already at RCPT: the recipient's partner-key lookup needs the store.
+	mustContain(t, back.Log(), "milter-reject: RCPT from unknown[127.0.0.2]: 451 4.7.1")
+	got := deliveredIDs(t, back, rcpts[0])
+	for _, id := range newIDs {
+		if got[id] {
+			t.Errorf("%s from a new sender was delivered while PostgreSQL was down", id)
+		}
+	}
+	t.Logf("PostgreSQL down: %d of %d messages deferred in front, %d delivered",
+		len(front.QueueIDs(t)), len(ids)-1, len(got)-1)
+	if n := len(front.QueueIDs(t)); n < len(newIDs) {
+		t.Errorf("%d messages wait in front while PostgreSQL is down, want at least the new senders' %d", n, len(newIDs))
+	}
+
+	cl.Start(t)
+	waitHealthz(t, d, 200, 60*time.Second)
+	front.Flush(t)
+	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
+	want := map[string]string{}
+	for id, files := range a[rcpts[0]] {
+		for _, f := range files {
+			want[f] = signer[id]
+		}
+	}
+	verifyAll(t, d.CAFile(), want)
+	waitAccounted(t, back, splitIDs, []string{"dan@plain.example"}, deliveryTimeout)
+	front.WaitQueueEmpty(t, 30*time.Second)
+
+	// The copy ledger on PostgreSQL works after the outage: a split
+	// message sent twice (the sender's retry, same Message-ID) gets bob's
+	// copy each time, but dan's copy, handed over once, is not sent twice.
+	id, msg := faultMail("alice@corp.example", "bob@partner.example", "pg-after", 0)
+	for range 2 {
+		if err := back.Send(t, postfixtest.Mail{From: "alice@corp.example", To: split, Data: msg, SourceIP: trustedIP}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.WaitLog("copy already handed over", deliveryTimeout)
+	a = account(t, back, split)
+	deadline := time.Now().Add(deliveryTimeout)
+	for len(a["bob@partner.example"][id]) < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		a = account(t, back, split)
+	}
+	time.Sleep(3 * time.Second) // a duplicate copy for dan would arrive now
+	a = account(t, back, split)
+	if b, dn := len(a["bob@partner.example"][id]), len(a["dan@plain.example"][id]); b != 2 || dn != 1 {
+		t.Errorf("split sent twice after the outage: bob got %d copies (want 2), dan %d (want 1)", b, dn)
+	}
+
+	// The renewer's leader lock died with its session; the daemon takes
+	// it again on its own.
+	deadline = time.Now().Add(90 * time.Second)
+	for leaderTerms(d.Log(), "renewer") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewer's leader lock was not taken again after PostgreSQL came back")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// leaderTerms counts how often the daemon took the leader lock for job.
+func leaderTerms(log, job string) int {
+	n := 0
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "leader election: this instance runs the job") && strings.Contains(l, "job="+job) {
+			n++
+		}
+	}
+	return n
 }

@@ -22,33 +22,9 @@ import (
 // than ca.validity: its default applies), so certificates fall due within a
 // minute and a half.
 func TestStepCABackend(t *testing.T) {
-	ca, err := stepcatest.New(t.TempDir(), stepcatest.Options{MaxDuration: 3 * time.Minute, MinDuration: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ca.Start(time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ca.Stop()
-		if t.Failed() {
-			t.Logf("--- step-ca log ---\n%s", ca.Log())
-		}
-	})
-
+	ca := startStepCA(t, stepcatest.Options{MaxDuration: 3 * time.Minute, MinDuration: time.Minute})
 	d := newDaemon(t)
-	d.WriteConfig(strings.Replace(d.BaseConfig(), "  key_type: rsa-2048\n", fmt.Sprintf(`  key_type: rsa-2048
-  backend: step
-  validity: 1h
-  renew_before: 50m
-  renew_interval: 1s
-  step:
-    url: %s
-    root: %s
-    provisioner: %s
-    key_file: %s
-    password_file: %s
-`, ca.URL, ca.RootFile, ca.Provisioner, ca.KeyFile, ca.PasswordFile), 1))
+	d.WriteConfig(stepConfig(d, ca, "  validity: 1h\n  renew_before: 50m\n  renew_interval: 1s\n"))
 	if out, err := d.CLI("config", "check"); err != nil {
 		t.Fatalf("config check: %v\n%s", err, out)
 	}
@@ -80,7 +56,7 @@ func TestStepCABackend(t *testing.T) {
 
 	// step-ca is down: bob's first mail waits, alice keeps mailing.
 	ca.Stop()
-	err = send("bob@corp.example")
+	err := send("bob@corp.example")
 	var se *postfixtest.SMTPError
 	if !errors.As(err, &se) || se.Stage != "DOT" || se.Code != 451 || !strings.HasPrefix(se.Msg, "4.7.") {
 		t.Fatalf("bob while step-ca is down: %v, want 451 4.7.x at end of data", err)
@@ -121,6 +97,40 @@ func TestStepCABackend(t *testing.T) {
 	if out, err := d.CLI("ca", "cert"); err != nil || len(pemCerts(t, out)) != 1 || !pemCerts(t, out)[0].Equal(ca.Root) {
 		t.Fatalf("ca cert: %v\n%s", err, out)
 	}
+}
+
+// startStepCA makes and starts a step-ca for t; it is stopped (its log
+// shown on failure) when t ends.
+func startStepCA(t *testing.T, o stepcatest.Options) *stepcatest.CA {
+	t.Helper()
+	ca, err := stepcatest.New(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Start(time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ca.Stop()
+		if t.Failed() {
+			t.Logf("--- step-ca log ---\n%s", ca.Log())
+		}
+	})
+	return ca
+}
+
+// stepConfig is d's base configuration with ca.backend step pointing at
+// ca; caExtra adds ca keys (two-space indented lines).
+func stepConfig(d *daemon, ca *stepcatest.CA, caExtra string) string {
+	return strings.Replace(d.BaseConfig(), "  key_type: rsa-2048\n", fmt.Sprintf(`  key_type: rsa-2048
+  backend: step
+%s  step:
+    url: %s
+    root: %s
+    provisioner: %s
+    key_file: %s
+    password_file: %s
+`, caExtra, ca.URL, ca.RootFile, ca.Provisioner, ca.KeyFile, ca.PasswordFile), 1)
 }
 
 // pemCerts parses every CERTIFICATE block of s.

@@ -1,9 +1,11 @@
 // Package pgtest runs a private PostgreSQL cluster for tests: initdb into
 // a temporary directory (as the postgres user when the tests run as root,
 // since initdb refuses root), the server on a free loopback port with its
-// socket in that directory, and one fresh database per test. The cluster
-// starts once per test binary, on first use; call Stop from TestMain (the
-// server also dies with the test process).
+// socket in that directory, and one fresh database per test. The shared
+// cluster starts once per test binary, on first use; call Stop from
+// TestMain (the server also dies with the test process). A test that takes
+// PostgreSQL down makes its own cluster with New, so the tests sharing the
+// other one never notice.
 package pgtest
 
 import (
@@ -29,10 +31,15 @@ import (
 
 type cluster struct {
 	dir      string
+	bin      string
+	data     string
 	port     int
 	password string
-	cmd      *exec.Cmd
-	exited   chan struct{}
+	cred     *syscall.Credential
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
 }
 
 var (
@@ -47,7 +54,11 @@ var (
 // PostgreSQL cannot run here at all).
 func DSN(t testing.TB) string {
 	t.Helper()
-	c := start(t)
+	return start(t).newDB(t)
+}
+
+func (c *cluster) newDB(t testing.TB) string {
+	t.Helper()
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), dbSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -103,20 +114,78 @@ func start(t testing.TB) *cluster {
 	return current
 }
 
-// Stop shuts the cluster down and removes its directory.
+// Stop shuts the shared cluster down and removes its directory.
 func Stop() {
 	c := current
 	if c == nil {
 		return
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGINT) // fast shutdown
+	c.shutdown()
+	os.RemoveAll(c.dir)
+}
+
+// shutdown stops the server (fast shutdown: sessions are cut, nothing
+// waits for clients) and waits for it to exit.
+func (c *cluster) shutdown() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-c.exited:
 	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 	}
-	os.RemoveAll(c.dir)
+	c.cmd = nil
+}
+
+// Cluster is a private PostgreSQL cluster a test may stop and start.
+type Cluster struct{ c *cluster }
+
+// New starts a private cluster for t alone (skipping t when PostgreSQL
+// cannot run here at all); it is stopped and removed when t ends.
+func New(t testing.TB) *Cluster {
+	t.Helper()
+	c, skip, err := boot()
+	if skip != "" {
+		t.Skip(skip)
+	}
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		c.shutdown()
+		os.RemoveAll(c.dir)
+	})
+	return &Cluster{c}
+}
+
+// DSN returns the DSN of a new, empty database in the cluster.
+func (p *Cluster) DSN(t testing.TB) string {
+	t.Helper()
+	return p.c.newDB(t)
+}
+
+// Stop shuts the server down (fast shutdown, as `pg_ctl stop -m fast`):
+// every client session is cut and new connections are refused.
+func (p *Cluster) Stop() { p.c.shutdown() }
+
+// Start starts the stopped server again on the same port and data
+// directory and waits until it accepts connections.
+func (p *Cluster) Start(t testing.TB) {
+	t.Helper()
+	if err := p.c.run(); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+}
+
+// Log is the server's log so far.
+func (p *Cluster) Log() string {
+	b, _ := os.ReadFile(filepath.Join(p.c.dir, "postgres.log"))
+	return string(b)
 }
 
 func binDir() (string, error) {
@@ -196,35 +265,53 @@ func boot() (*cluster, string, error) {
 	}
 	c.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	logf, err := os.Create(filepath.Join(dir, "postgres.log"))
-	if err != nil {
+	c.bin, c.data, c.cred = bin, data, cred
+	if err := c.run(); err != nil {
 		return fail(err)
 	}
+	return c, "", nil
+}
+
+// run starts the server on c's port and waits until it accepts connections.
+func (c *cluster) run() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd != nil {
+		return errors.New("postgres is running already")
+	}
+	logf, err := os.OpenFile(filepath.Join(c.dir, "postgres.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
 	defer logf.Close()
-	c.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-p", strconv.Itoa(c.port),
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.data, "-k", c.dir, "-p", strconv.Itoa(c.port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
 		"-c", "full_page_writes=off", "-c", "max_connections=300", "-c", "shared_buffers=32MB")
 	// The server dies with the test process even when Stop is never called.
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.Dir = dir
-	c.exited = make(chan struct{})
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGQUIT}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = c.dir
+	exited := make(chan struct{})
 	startErr := make(chan error, 1)
 	// Pdeathsig fires when the starting thread ends: start from a thread
 	// that never does.
 	go func() {
 		runtime.LockOSThread()
-		err := c.cmd.Start()
+		err := cmd.Start()
 		startErr <- err
 		if err != nil {
 			return
 		}
-		c.cmd.Wait()
-		close(c.exited)
+		cmd.Wait()
+		close(exited)
 		select {} // keep the thread
 	}()
 	if err := <-startErr; err != nil {
-		return fail(fmt.Errorf("start postgres: %w", err))
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	readLog := func() string {
+		b, _ := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+		return string(b)
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
@@ -237,17 +324,17 @@ func boot() (*cluster, string, error) {
 		}
 		cancel()
 		select {
-		case <-c.exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			return fail(fmt.Errorf("postgres exited at start:\n%s", log))
+		case <-exited:
+			return fmt.Errorf("postgres exited at start:\n%s", readLog())
 		default:
 		}
 		if time.Now().After(deadline) {
-			_ = c.cmd.Process.Kill()
-			log, _ := os.ReadFile(filepath.Join(dir, "postgres.log"))
-			return fail(fmt.Errorf("postgres did not accept connections: %v\n%s", err, log))
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("postgres did not accept connections: %v\n%s", err, readLog())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return c, "", nil
+	c.cmd, c.exited = cmd, exited
+	return nil
 }
