@@ -116,9 +116,11 @@ func waitHealthy(t *testing.T, c *compose, service string, timeout time.Duration
 	}
 }
 
-// freeSubnet picks a /24 for the gateway network that no route of this host
-// (Docker adds one per bridge network) overlaps.
-func freeSubnet(t *testing.T) netip.Prefix {
+// freeSubnet picks a /24 for a compose network that no route of this host
+// (Docker adds one per bridge network) and none of taken overlaps. Both
+// networks get one: left to Docker's default pools, the first could take a
+// whole /16 that holds the second.
+func freeSubnet(t *testing.T, taken ...netip.Prefix) netip.Prefix {
 	t.Helper()
 	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
 	if err != nil {
@@ -144,6 +146,7 @@ func freeSubnet(t *testing.T) netip.Prefix {
 			used = append(used, p)
 		}
 	}
+	used = append(used, taken...)
 	// Spread by process id so concurrent runs rarely race for the same one.
 	start := os.Getpid() % 200
 	for i := 0; i < 200; i++ {
@@ -275,6 +278,7 @@ func TestContainerStack(t *testing.T) {
 
 	dir := buildContext(t)
 	subnet := freeSubnet(t)
+	internalSubnet := freeSubnet(t, subnet)
 	gw := subnet.Addr().Next() // Docker gives a bridge network's first address to the host
 	sinkPort := postfixtest.FreePort(t)
 	smtpPort := postfixtest.FreePort(t)
@@ -288,6 +292,7 @@ func TestContainerStack(t *testing.T) {
 			"GATEWAY_POSTFIX_IMAGE=mailseal-postfix:test",
 			"MAILSEAL_INTERNAL_DOMAINS=corp.example",
 			"GATEWAY_SUBNET=" + subnet.String(),
+			"GATEWAY_INTERNAL_SUBNET=" + internalSubnet.String(),
 			"GATEWAY_SMTP_BIND=127.0.0.1",
 			fmt.Sprintf("GATEWAY_SMTP_PORT=%d", smtpPort),
 			fmt.Sprintf("RELAYHOST=[%s]:%d", gw, sinkPort),
