@@ -455,26 +455,10 @@ func TestFaultFullStateDisk(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body := healthz(t, d)
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("healthz after freeing space: %d %s", code, body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitHealthz(t, d, 200, 30*time.Second)
 	front.Flush(t)
 	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
-	want := map[string]string{}
-	for id, files := range a[rcpts[0]] {
-		for _, f := range files {
-			want[f] = signer[id]
-		}
-	}
-	verifyAll(t, d.CAFile(), want)
+	verifySignedBy(t, d.CAFile(), a[rcpts[0]], signer)
 	waitAccounted(t, back, splitIDs, []string{"dan@plain.example"}, deliveryTimeout)
 	t.Logf("copy ledger write failed on the full disk: %v", strings.Contains(d.Log(), "copy handed over but not recorded"))
 	front.WaitQueueEmpty(t, 30*time.Second)
@@ -594,26 +578,10 @@ func TestFaultStoreUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Start()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, body := healthz(t, d)
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("healthz after restoring the mode: %d %s", code, body)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitHealthz(t, d, 200, 30*time.Second)
 	front.Flush(t)
 	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
-	want := map[string]string{}
-	for id, files := range a[rcpts[0]] {
-		for _, f := range files {
-			want[f] = signer[id]
-		}
-	}
-	verifyAll(t, d.CAFile(), want)
+	verifySignedBy(t, d.CAFile(), a[rcpts[0]], signer)
 	front.WaitQueueEmpty(t, 30*time.Second)
 }
 
@@ -628,6 +596,19 @@ func lastLine(s string) string {
 func TestFaultCAOrPostgresDown(t *testing.T) {
 	t.Run("step-ca", testFaultStepCADown)
 	t.Run("postgres", testFaultPostgresDown)
+}
+
+// verifySignedBy checks that every delivered file of each Message-ID is
+// signed by that message's sender and verifies against caFile.
+func verifySignedBy(t *testing.T, caFile string, delivered map[string][]string, signer map[string]string) {
+	t.Helper()
+	want := map[string]string{}
+	for id, files := range delivered {
+		for _, f := range files {
+			want[f] = signer[id]
+		}
+	}
+	verifyAll(t, caFile, want)
 }
 
 // waitHealthz waits until /healthz answers want and returns its body.
@@ -751,13 +732,7 @@ func testFaultStepCADown(t *testing.T) {
 	}
 	front.Flush(t)
 	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
-	want := map[string]string{}
-	for id, files := range a[rcpts[0]] {
-		for _, f := range files {
-			want[f] = signer[id]
-		}
-	}
-	verifyAll(t, ca.RootFile, want)
+	verifySignedBy(t, ca.RootFile, a[rcpts[0]], signer)
 	front.WaitQueueEmpty(t, 30*time.Second)
 }
 
@@ -831,13 +806,7 @@ policy:
 	waitHealthz(t, d, 200, 60*time.Second)
 	front.Flush(t)
 	a := waitAccounted(t, back, ids, rcpts, deliveryTimeout)
-	want := map[string]string{}
-	for id, files := range a[rcpts[0]] {
-		for _, f := range files {
-			want[f] = signer[id]
-		}
-	}
-	verifyAll(t, d.CAFile(), want)
+	verifySignedBy(t, d.CAFile(), a[rcpts[0]], signer)
 	waitAccounted(t, back, splitIDs, []string{"dan@plain.example"}, deliveryTimeout)
 	front.WaitQueueEmpty(t, 30*time.Second)
 
