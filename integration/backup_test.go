@@ -18,7 +18,7 @@ import (
 // a certificate issued after the backup is gone.
 func TestBackupAndRestore(t *testing.T) {
 	if _, err := exec.LookPath("sqlite3"); err != nil {
-		t.Skip("sqlite3 shell not installed (scripts/deps.d/60-operations.sh installs it)")
+		skipUnlessRequired(t, "sqlite3 shell not installed (scripts/deps.d/60-operations.sh installs it)")
 	}
 	d, pf := setup(t)
 	from := "alice@corp.example"

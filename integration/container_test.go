@@ -267,7 +267,7 @@ func imageID(tag string) string {
 func TestContainerStack(t *testing.T) {
 	tool, err := findCompose()
 	if err != nil {
-		t.Skipf("container test needs Docker Engine and Compose: %v", err)
+		skipUnlessRequired(t, "container test needs Docker Engine and Compose: %v", err)
 	}
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Fatalf("openssl: %v", err)
