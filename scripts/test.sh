@@ -123,9 +123,9 @@ func main() {
 EOF
 # As root this script installed every tool and image the tests need (above):
 # a test that would skip for a missing one fails instead (integration tests
-# read MAILSEAL_TEST_REQUIRE_ALL), so a broken install step cannot hide.
+# read REQUIRE_ALL_TEST_TOOLS), so a broken install step cannot hide.
 if [ "$(id -u)" = 0 ]; then
-	export MAILSEAL_TEST_REQUIRE_ALL=1
+	export REQUIRE_ALL_TEST_TOOLS=1
 fi
 set +e
 # shellcheck disable=SC2086
